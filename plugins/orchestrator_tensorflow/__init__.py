@@ -1,0 +1,17 @@
+"""The built-in TensorFlow/Keras 3 backend plugin (entry module: import-light, no tensorflow
+import here)."""
+
+from orchestrator import catalogue
+from orchestrator.hookspecs import hookimpl
+from orchestrator.registry import BackendInfo, BackendRegistry
+
+
+@hookimpl
+def orchestrator_add_backends(registry: BackendRegistry) -> None:
+    registry.add_backend(BackendInfo(
+        name="tensorflow",
+        loader="orchestrator_tensorflow.backend:TensorFlowBackend",
+        components=catalogue.all_names(),
+        distributions=("tensorflow", "keras"),
+        summary="TensorFlow + Keras 3: tf.function training step, canonical losses/optimizers",
+    ))

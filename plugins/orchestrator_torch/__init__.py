@@ -1,0 +1,16 @@
+"""The built-in PyTorch backend plugin (entry module: import-light, no torch import here)."""
+
+from orchestrator import catalogue
+from orchestrator.hookspecs import hookimpl
+from orchestrator.registry import BackendInfo, BackendRegistry
+
+
+@hookimpl
+def orchestrator_add_backends(registry: BackendRegistry) -> None:
+    registry.add_backend(BackendInfo(
+        name="torch",
+        loader="orchestrator_torch.backend:TorchBackend",
+        components=catalogue.all_names(),
+        distributions=("torch",),
+        summary="PyTorch: fused nn.LSTM/nn.RNN kernels, foreach optimizer updates",
+    ))

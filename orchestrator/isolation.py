@@ -1,0 +1,32 @@
+"""Run a function in a fresh process, one per backend run.
+
+Frameworks do not always coexist in one process (a CUDA build of torch can segfault when its
+lazy import of triton follows a TensorFlow import), and a crashed framework must not take the
+orchestrator down. ``run_isolated`` spawns a clean interpreter (``spawn``, never ``fork``: forked
+framework thread pools deadlock), runs ``fn`` there and returns its result or re-raises its error.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class IsolatedProcessDied(RuntimeError):
+    """The child process died without returning (a segfault, the OOM killer, SIGKILL)."""
+
+
+def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in a new process; ``fn`` must be importable (module level)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            return pool.submit(fn, *args, **kwargs).result()
+        except BrokenProcessPool as exc:
+            raise IsolatedProcessDied(
+                f"the process running {getattr(fn, '__name__', fn)} died unexpectedly") from exc

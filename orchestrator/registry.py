@@ -1,0 +1,121 @@
+"""The typed registry that plugins push backends into, and lazy loading of backend classes."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from orchestrator import catalogue
+
+if TYPE_CHECKING:
+    from orchestrator.backend import Backend
+
+
+class RegistryError(ValueError):
+    """An unknown, duplicate or malformed registration."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a plugin declares about one backend, without importing its framework.
+
+    ``loader`` is ``"module:Class"`` naming a subclass of ``orchestrator.backend.Backend``.
+    ``components`` maps each kind of ``orchestrator.catalogue.KINDS`` to the canonical names the
+    backend implements. ``distributions`` are the framework packages whose installed versions
+    ``orchestrator plugins`` shows.
+    """
+
+    name: str
+    loader: str
+    components: Mapping[str, tuple[str, ...]]
+    distributions: tuple[str, ...] = ()
+    summary: str = ""
+    plugin: str = field(default="", compare=False)  # set by the registry: who registered it
+
+    def provides(self, kind: str, name: str) -> bool:
+        return name in self.components.get(kind, ())
+
+    def missing(self) -> dict[str, tuple[str, ...]]:
+        """Canonical components this backend does not declare, by kind."""
+        out = {}
+        for kind, names in catalogue.all_names().items():
+            absent = tuple(n for n in names if n not in self.components.get(kind, ()))
+            if absent:
+                out[kind] = absent
+        return out
+
+    def versions(self) -> dict[str, str | None]:
+        """Installed versions of ``distributions`` (None where not installed), read from package
+        metadata so that no framework is imported."""
+        found: dict[str, str | None] = {}
+        for dist in self.distributions:
+            try:
+                found[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                found[dist] = _first_installed(_ALTERNATIVES.get(dist, ()))
+        return found
+
+
+# CPU-only builds ship under other distribution names.
+_ALTERNATIVES = {"tensorflow": ("tensorflow-cpu", "tensorflow-macos", "tf-nightly")}
+
+
+def _first_installed(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+class BackendRegistry:
+    """Backends by name. Plugins call ``add_backend`` from ``orchestrator_add_backends``."""
+
+    def __init__(self) -> None:
+        self._infos: dict[str, BackendInfo] = {}
+        self._current_plugin = ""
+
+    def add_backend(self, info: BackendInfo) -> None:
+        if not isinstance(info, BackendInfo):
+            raise RegistryError(f"add_backend expects a BackendInfo, got {type(info).__name__}")
+        if info.name in self._infos:
+            other = self._infos[info.name].plugin or "another plugin"
+            raise RegistryError(f"backend {info.name!r} is already registered by {other}")
+        if ":" not in info.loader:
+            raise RegistryError(f"backend {info.name!r}: loader must be 'module:Class', "
+                                f"got {info.loader!r}")
+        for kind, names in info.components.items():
+            for name in names:
+                catalogue.get(kind, name)  # rejects unknown kinds and names
+        object.__setattr__(info, "plugin", self._current_plugin)
+        self._infos[info.name] = info
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._infos)
+
+    def infos(self) -> tuple[BackendInfo, ...]:
+        return tuple(self._infos.values())
+
+    def info(self, name: str) -> BackendInfo:
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise RegistryError(catalogue.unknown_message("backend", name, self.names())) from None
+
+    def backend_class(self, name: str) -> type[Backend]:
+        """Import and return the backend's class (this imports its framework)."""
+        from orchestrator.backend import Backend
+
+        module_name, _, attr = self.info(name).loader.partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            raise RegistryError(f"backend {name!r}: {self.info(name).loader} is not a Backend")
+        return cls
+
+    def load(self, name: str, device: str | None = None) -> Backend:
+        """An instance of the named backend."""
+        return self.backend_class(name)(device=device)

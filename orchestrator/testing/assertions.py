@@ -1,0 +1,65 @@
+"""Comparisons used by the conformance kit, with the tolerances it holds every backend to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from orchestrator.parity import relative_error
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Normwise relative tolerances: ``max|actual - expected| <= tol * max(max|expected|, 1e-12)``
+    (for a set of weights, the largest expected value of the set).
+
+    float64 figures are the project's parity targets. float32 figures are what single precision
+    allows for these computations: a mean of a few hundred float32 terms (and a log of values
+    clipped at 1e-7) carries a relative error of a few 1e-7 to 1e-6, and finite-difference
+    gradients of the float64 reference are compared with float32 backprop through exp/log.
+    """
+
+    loss: float
+    clipped_loss: float  # probabilities exactly 0 or 1, clipped to [1e-7, 1 - 1e-7]
+    grad: float
+    forward: float
+    one_step: float
+    many_steps: float
+    training_step: float
+
+
+TOLERANCES = {
+    "float64": Tolerances(loss=1e-6, clipped_loss=1e-6, grad=1e-5, forward=1e-5, one_step=1e-6, many_steps=1e-4,
+                          training_step=1e-5),
+    # 1 - 1e-7 is not a float32: it rounds to 1 - 1.19e-7, so -log(1e-7) = 16.12 becomes
+    # -log(1.19e-7) = 15.94 at a clipped p = 1 (1.1 %).
+    "float32": Tolerances(loss=1e-5, clipped_loss=2e-2, grad=1e-4, forward=1e-5, one_step=1e-6, many_steps=1e-4,
+                          training_step=1e-4),
+}
+
+
+def assert_close(actual: np.ndarray | float, expected: np.ndarray | float, tol: float,
+                 what: str, scale: float | None = None) -> None:
+    err = relative_error(np.asarray(actual), np.asarray(expected), scale)
+    if not err <= tol:
+        raise AssertionError(f"{what}: relative error {err:.3g} > {tol:g}\n"
+                             f"actual:   {np.asarray(actual)!r}\nexpected: {np.asarray(expected)!r}")
+
+
+def assert_weights_close(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray],
+                         tol: float, what: str, names: list[str] | None = None) -> None:
+    """Each array against ``tol`` relative to the largest expected value of the whole set.
+
+    One scale for the set, because an array whose true value is zero (the gradient of a bias
+    right before batch norm, which the norm cancels) is all rounding noise: compared to itself,
+    noise of 1e-17 against 1e-10 would read as a 100 % error.
+    """
+    names = list(expected) if names is None else names
+    missing = sorted(set(names) - set(actual))
+    if missing:
+        raise AssertionError(f"{what}: missing weights {missing}")
+    scale = max((float(np.max(np.abs(expected[n]), initial=0.0)) for n in names), default=0.0)
+    for name in names:
+        assert_close(actual[name], expected[name], tol, f"{what} [{name}]", scale)
