@@ -12,7 +12,7 @@ from orchestrator.backend import Backend, BackendModel, check_dtype
 from orchestrator.catalogue import ComponentSpec
 from orchestrator.specs import ModelSpec
 
-from ._tf import keras, tf
+from ._tf import compile_function, keras, tf
 from .losses import make_loss, target_dtype
 from .model import TensorFlowModel
 from .optimizers import CanonicalOptimizer
@@ -74,7 +74,7 @@ class TensorFlowBackend(Backend):
                          for n in names]
             opt = CanonicalOptimizer(optimizer, variables, dtype)
         # The same update code as the training step, compiled the same way.
-        step = tf.function(opt.apply)
+        step = compile_function(opt.apply)
         trajectory = []
         for k, grad in enumerate(grads):
             missing = [n for n in names if n not in grad]
