@@ -113,6 +113,9 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
+    # The MLflow model flavour that saves ``BackendModel.native`` ("pytorch", "tensorflow"...);
+    # None: models of this backend are not logged. Metadata only: backends never import MLflow.
+    mlflow_flavor: ClassVar[str | None] = None
 
     def __init__(self, device: str | None = None) -> None:
         self.device = device

@@ -104,6 +104,112 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_BAD_INPUT = 2
+
+
+def _load(args: argparse.Namespace):
+    """Resolve the experiment files; bad input ends the command with one line and status 2."""
+    from orchestrator.config.loader import load
+
+    return load(args.files, args.override or [])
+
+
+def _bad_input(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    from orchestrator.config.loader import ConfigError
+    from orchestrator.data.errors import DataError
+
+    return (ConfigError, DataError)
+
+
+def _console():
+    """A console that does not squeeze tables to 80 columns when output is a file or pipe."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        experiments = _load(args)
+    except _input_errors() as error:
+        return _bad_input(error)
+    files = sorted({e.file for e in experiments})
+    for file in files:
+        variants = [e for e in experiments if e.file == file]
+        print(f"{file}: ok ({len(variants)} variant(s), task {variants[0].task})")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from orchestrator.plan import make_plan, plan_table
+
+    try:
+        experiments = _load(args)
+    except _input_errors() as error:
+        return _bad_input(error)
+    _console().print(plan_table(make_plan(experiments)))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _cmd_plan(args)
+    from rich.console import Console
+
+    from orchestrator.plan import make_plan
+    from orchestrator.runner import run_experiments
+    from orchestrator.summary import outcome_line, summary_table
+
+    console = _console()
+    try:
+        experiments = _load(args)
+        plan = make_plan(experiments)
+        interactive = console.is_terminal and not args.quiet
+        console.print(f"{len(plan)} run(s) from {len({e.file for e in experiments})} file(s)",
+                      highlight=False)
+        outcomes = run_experiments(experiments, interactive=interactive,
+                                   report=lambda o: console.print(outcome_line(o),
+                                                                  highlight=False))
+    except _input_errors() as error:
+        return _bad_input(error)
+    console.print(summary_table(outcomes))
+    if len(outcomes) < len(plan) or any(o.status == "KILLED" for o in outcomes):
+        console.print(f"interrupted: {len(outcomes)} of {len(plan)} run(s) done or stopped")
+        return 130
+    return 1 if any(o.status != "FINISHED" for o in outcomes) else 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from orchestrator.tracking.store import ensure_store
+
+    uri = ensure_store()
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"MLflow UI on http://127.0.0.1:{args.port} (store: {uri}); Ctrl-C stops it",
+          flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _add_experiment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="experiment YAML files")
+    p.add_argument("-o", "--override", action="append", metavar="KEY=VALUE",
+                   help="override a config value by dotted key, e.g. -o train.epochs=3 "
+                        "(repeatable; applied to every file)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -136,6 +242,33 @@ def build_parser() -> argparse.ArgumentParser:
                         "rounding noise in zero-gradient weights (a bias just before batch "
                         "norm) into visible differences")
     p.set_defaults(func=_cmd_parity)
+
+    p = sub.add_parser("validate", help="check experiment files (no data, no MLflow)",
+                       description="Validate experiment files: schema, component names on every "
+                                   "chosen backend, task options. Exit status 2 on the first "
+                                   "error, printed as FILE: key.path: problem.")
+    _add_experiment_args(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("plan", help="print the runs an invocation would make",
+                       description="Validate, then print the matrix of runs "
+                                   "(experiment x variant x backend x seed). Touches neither "
+                                   "data nor MLflow.")
+    _add_experiment_args(p)
+    p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("run", help="run experiments, tracked in MLflow",
+                       description="Run every experiment on every backend and seed, each run "
+                                   "in its own process, tracked in MLflow (embedded SQLite "
+                                   "store under mlruns/ unless MLFLOW_TRACKING_URI is set).")
+    _add_experiment_args(p)
+    p.add_argument("--dry-run", action="store_true", help="print the plan and stop (= plan)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 against the same store")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=_cmd_ui)
     return parser
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from orchestrator.registry import BackendRegistry
+    from orchestrator.registry import BackendRegistry, TaskRegistry
 
 PROJECT = "orchestrator"
 
@@ -64,4 +64,21 @@ def orchestrator_add_backends(registry: BackendRegistry) -> None:
     ``orchestrator.testing``.
 
     A name already registered by another plugin is an error reported against this plugin.
+    """
+
+
+@hookspec
+def orchestrator_add_tasks(registry: TaskRegistry) -> None:
+    """Register the tasks (kinds of experiment) this plugin provides.
+
+    Push ``orchestrator.tasks.base.Task`` subclasses::
+
+        @hookimpl
+        def orchestrator_add_tasks(registry):
+            registry.add_task(MyTask)
+
+    The class is imported with the plugin, so its module must not import a framework. An
+    experiment YAML selects it with ``task: <MyTask.name>``; its ``DataOptions`` and
+    ``ModelOptions`` validate the ``data:`` and ``model:`` sections. The built-in tasks
+    (``orchestrator/tasks/``) are registered through this hook by the ``tasks`` entry point.
     """

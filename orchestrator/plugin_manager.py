@@ -12,7 +12,7 @@ from typing import Any
 import pluggy
 
 from orchestrator import hookspecs
-from orchestrator.registry import BackendRegistry
+from orchestrator.registry import BackendRegistry, TaskRegistry
 
 ENTRY_POINT_GROUP = "orchestrator"
 DISABLE_AUTOLOAD_ENV = "ORCHESTRATOR_DISABLE_PLUGIN_AUTOLOAD"
@@ -34,6 +34,7 @@ class PluginFailure:
 class PluginState:
     manager: pluggy.PluginManager
     backends: BackendRegistry
+    tasks: TaskRegistry
     failures: tuple[PluginFailure, ...]
     loaded: tuple[tuple[str, str, str | None], ...]  # (name, target, distribution version)
 
@@ -84,13 +85,16 @@ def build(*, autoload: bool | None = None, extra_plugins: tuple[tuple[str, Any],
         except Exception as exc:
             failures.append(_failure(name, _target, "register", exc))
 
-    registry = BackendRegistry()
-    _call_each(pm, "orchestrator_add_backends", {"registry": registry}, registry, failures)
-    return PluginState(pm, registry, tuple(failures), tuple(loaded))
+    backend_registry = BackendRegistry()
+    _call_each(pm, "orchestrator_add_backends", {"registry": backend_registry},
+               backend_registry, failures)
+    task_registry = TaskRegistry()
+    _call_each(pm, "orchestrator_add_tasks", {"registry": task_registry}, task_registry, failures)
+    return PluginState(pm, backend_registry, task_registry, tuple(failures), tuple(loaded))
 
 
 def _call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any],
-               registry: BackendRegistry, failures: list[PluginFailure]) -> None:
+               registry: BackendRegistry | TaskRegistry, failures: list[PluginFailure]) -> None:
     """Call a registration hook plugin by plugin, so that one raising is reported and skipped."""
     hook = getattr(pm.hook, hook_name)
     for impl in hook.get_hookimpls():  # in registration order
@@ -111,6 +115,10 @@ def state() -> PluginState:
 
 def backends() -> BackendRegistry:
     return state().backends
+
+
+def tasks() -> TaskRegistry:
+    return state().tasks
 
 
 def reset() -> None:

@@ -12,6 +12,7 @@ from orchestrator import catalogue
 
 if TYPE_CHECKING:
     from orchestrator.backend import Backend
+    from orchestrator.tasks.base import Task
 
 
 class RegistryError(ValueError):
@@ -119,3 +120,39 @@ class BackendRegistry:
     def load(self, name: str, device: str | None = None) -> Backend:
         """An instance of the named backend."""
         return self.backend_class(name)(device=device)
+
+
+class TaskRegistry:
+    """Task classes by name. Plugins call ``add_task`` from ``orchestrator_add_tasks``.
+
+    Task classes live in import-light modules (no framework import), so validation can read
+    their option schemas.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, type[Task]] = {}
+        self._plugins: dict[str, str] = {}
+        self._current_plugin = ""
+
+    def add_task(self, task: type[Task]) -> None:
+        from orchestrator.tasks.base import Task
+
+        if not (isinstance(task, type) and issubclass(task, Task)):
+            raise RegistryError(f"add_task expects a Task subclass, got {task!r}")
+        if task.name in self._tasks:
+            raise RegistryError(f"task {task.name!r} is already registered by "
+                                f"{self._plugins[task.name] or 'another plugin'}")
+        self._tasks[task.name] = task
+        self._plugins[task.name] = self._current_plugin
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._tasks)
+
+    def plugin(self, name: str) -> str:
+        return self._plugins[name]
+
+    def get(self, name: str) -> type[Task]:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise RegistryError(catalogue.unknown_message("task", name, self.names())) from None

@@ -1,4 +1,4 @@
-"""``TensorFlowTrainingSession``: one compiled tf.function step with the canonical loss/optimizer."""
+"""``TensorFlowTrainingSession``: one compiled tf.function step, canonical loss and optimizer."""
 
 from __future__ import annotations
 

@@ -31,6 +31,16 @@ class TorchLoss:
         return self.fn(y_true, y_pred)
 
 
+def _match(y: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
+    """``y`` in ``shape``: a [B] target for [B, 1] predictions is reshaped (same elements);
+    anything else is an error rather than a silent [B, B] broadcast."""
+    if y.shape == shape:
+        return y
+    if y.numel() == shape.numel():
+        return y.reshape(shape)
+    raise ValueError(f"{name}: y_true has shape {tuple(y.shape)}, expected {tuple(shape)}")
+
+
 def _clip(p: torch.Tensor) -> torch.Tensor:
     return torch.clamp(p, CLIP, 1.0 - CLIP)
 
@@ -45,6 +55,7 @@ def _binary_logs(y_pred: torch.Tensor, from_logits: bool) -> tuple[torch.Tensor,
 
 def binary_crossentropy(from_logits: bool) -> LossFn:
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
+        y = _match(y, y_pred.shape, "binary_crossentropy")
         log_p, log_q = _binary_logs(y_pred, from_logits)
         return -(y * log_p + (1 - y) * log_q).mean()
     return fn
@@ -60,6 +71,7 @@ def _class_log_probs(y_pred: torch.Tensor, from_logits: bool) -> torch.Tensor:
 
 def categorical_crossentropy(from_logits: bool) -> LossFn:
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
+        y = _match(y, y_pred.shape, "categorical_crossentropy")
         return -(y * _class_log_probs(y_pred, from_logits)).sum(dim=-1).mean()
     return fn
 
@@ -67,6 +79,7 @@ def categorical_crossentropy(from_logits: bool) -> LossFn:
 def sparse_categorical_crossentropy(from_logits: bool) -> LossFn:
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
         n_classes = y_pred.shape[-1]
+        y = _match(y, y_pred.shape[:-1], "sparse_categorical_crossentropy")
         if from_logits:
             # cross_entropy fuses log_softmax and the gather: the same math, one kernel.
             return F.cross_entropy(y_pred.reshape(-1, n_classes), y.reshape(-1))
@@ -79,6 +92,7 @@ def binary_focal(gamma: float, alpha: float | None, from_logits: bool) -> LossFn
     a1, a0 = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
 
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
+        y = _match(y, y_pred.shape, "binary_focal")
         if from_logits:
             # sigmoid(-z) for 1 - p keeps (1 - p)^gamma accurate where p rounds to 1.
             p, q = torch.sigmoid(y_pred), torch.sigmoid(-y_pred)
@@ -105,6 +119,7 @@ def categorical_focal(gamma: float, alpha: tuple[float, ...] | None,
         return weights[key]
 
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
+        y = _match(y, y_pred.shape, "categorical_focal")
         log_p = _class_log_probs(y_pred, from_logits)
         p = torch.exp(log_p) if from_logits else _clip(y_pred)
         terms = (1 - p).pow(gamma) * y * log_p
@@ -128,7 +143,7 @@ def triplet(margin: float, mining: str) -> LossFn:
         return F.relu(d_ap - d_an + margin).mean()
 
     def masks(y: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = y.reshape(-1)
+        labels = _match(y, d.shape[:1], "triplet")
         same = labels.unsqueeze(0) == labels.unsqueeze(1)
         eye = torch.eye(len(labels), dtype=torch.bool, device=d.device)
         return same & ~eye, ~same  # positive[a, p], negative[a, n]

@@ -37,6 +37,7 @@ class TorchTrainingSession(TrainingSession):
         self._loss_sum = torch.zeros((), dtype=torch.float64, device=model.device)
         self._samples = 0
         self._pending = False  # full batch: gradients accumulated but not applied yet
+        self._zero_grad()  # no stale .grad from earlier use of the module
 
     # --- data ------------------------------------------------------------------------------
 

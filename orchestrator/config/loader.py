@@ -1,0 +1,301 @@
+"""Read experiment files, apply overrides, expand the matrix and validate everything up front.
+
+Pure: no framework, no MLflow, no data read (a data path is only checked to exist). Every error
+is a ``ConfigError`` naming the file and the key path, saying what is allowed and the closest
+match, so ``orchestrator validate`` / ``run`` can stop with exit status 2 before any run exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from orchestrator import catalogue
+from orchestrator.catalogue import ComponentError, ComponentSpec
+from orchestrator.config.schema import Experiment, Train
+from orchestrator.registry import RegistryError
+
+
+class ConfigError(ValueError):
+    """An invalid experiment file; ``str()`` is one line: ``FILE: key.path: what is wrong``."""
+
+    def __init__(self, file: str | Path, path: str, message: str) -> None:
+        self.file, self.path, self.message = str(file), path, message
+        super().__init__(f"{file}: {path + ': ' if path else ''}{message}")
+
+
+@dataclass(frozen=True)
+class ResolvedExperiment:
+    """One variant of one experiment file, fully validated, with every default filled in."""
+
+    file: str
+    name: str  # the MLflow experiment name
+    variant: str  # "" when the file has no matrix
+    task: str
+    data: BaseModel
+    model: BaseModel
+    loss: ComponentSpec
+    optimizer: ComponentSpec
+    train: Train
+    backends: tuple[str, ...]
+    seeds: tuple[int, ...]
+    folds: int | None
+    config: dict[str, Any] = field(compare=False)  # resolved, for logging and digests
+    tune: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps(self.config, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}[{self.variant}]" if self.variant else self.name
+
+
+# --- overrides --------------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key.path=value`` with the value read as YAML (``3``, ``1e-3``, ``[a, b]``, ``null``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("command line", f"-o {text}", "overrides look like key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError("command line", f"-o {text}", f"value is not valid YAML: {exc}")
+    return key.strip(), value
+
+
+def set_dotted(config: dict[str, Any], key: str, value: Any, file: str) -> None:
+    node = config
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(file, ".".join(parts[:i + 1]),
+                              f"is {type(child).__name__}, cannot set {key}")
+        node = child
+    node[parts[-1]] = value
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read_yaml(file: Path) -> dict[str, Any]:
+    if not file.exists():
+        raise ConfigError(file, "", "file not found")
+    if not file.is_file():
+        raise ConfigError(file, "", "not a file")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(file, "", f"invalid YAML: {where}{problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "not a UTF-8 text file") from None
+    if data is None:
+        raise ConfigError(file, "", "empty file; an experiment needs at least task, loss, "
+                                    "optimizer and train")
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", f"the top level must be a mapping of keys, got "
+                                    f"{type(data).__name__}")
+    return data
+
+
+def _pydantic_error(file: str | Path, error: ValidationError, model: type[BaseModel],
+                    prefix: str = "") -> ConfigError:
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    path = ".".join(filter(None, [prefix, *loc]))
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        message = catalogue.unknown_message("key", loc[-1], allowed).replace(
+            "unknown key", "unknown key")
+    elif kind == "missing":
+        message = "is required"
+    else:
+        message = first["msg"]
+        if "input" in first and kind not in ("model_type", "dict_type"):
+            message += f" (got {first['input']!r})"
+        if kind == "literal_error":
+            message = message.replace("Input should be", "must be")
+    return ConfigError(file, path, message)
+
+
+def _allowed_keys(model: type[BaseModel], loc: Sequence[str]) -> tuple[str, ...]:
+    current: Any = model
+    for part in loc:
+        if part.isdigit():
+            continue
+        fields = getattr(current, "model_fields", {})
+        info = fields.get(part)
+        if info is None:
+            return ()
+        annotation = info.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type)
+                        and issubclass(c, BaseModel)), None)
+        if current is None:
+            return ()
+    return tuple(getattr(current, "model_fields", {}))
+
+
+# --- resolution -------------------------------------------------------------------------------
+
+
+def _expand_matrix(raw: dict[str, Any], file: str) -> list[tuple[str, dict[str, Any]]]:
+    matrix: dict[str, list[Any]] = raw.get("matrix") or {}
+    if not matrix:
+        return [("", raw)]
+    variants = []
+    keys = list(matrix)
+    for values in itertools.product(*(matrix[k] for k in keys)):
+        config = copy.deepcopy({k: v for k, v in raw.items() if k != "matrix"})
+        parts = []
+        for key, value in zip(keys, values):
+            if key.split(".")[0] not in Experiment.model_fields or key.startswith("matrix"):
+                raise ConfigError(file, f"matrix.{key}", catalogue.unknown_message(
+                    "section", key.split(".")[0],
+                    [k for k in Experiment.model_fields if k != "matrix"]))
+            if isinstance(value, dict) and key in ("loss", "optimizer"):
+                config[key] = copy.deepcopy(value)
+                parts.append(f"{key.split('.')[-1]}={value.get('name', '?')}")
+            else:
+                set_dotted(config, key, copy.deepcopy(value), file)
+                parts.append(f"{key.split('.')[-1]}={value}")
+        variants.append((",".join(parts), config))
+    return variants
+
+
+def _component(file: str, section: str, kind: str, raw: Mapping[str, Any]) -> ComponentSpec:
+    params = {k: v for k, v in raw.items() if k != "name"}
+    name = raw["name"]
+    if not isinstance(name, str):
+        raise ConfigError(file, f"{section}.name", f"must be a string, got {name!r}")
+    try:
+        return catalogue.resolve(kind, name, params)
+    except ComponentError as exc:
+        message = str(exc)
+        if message.startswith(f"unknown {kind}"):
+            raise ConfigError(file, f"{section}.name", message) from None
+        head, _, rest = message.partition(": ")
+        if rest and head.startswith(catalogue.get(kind, name).name + "."):
+            raise ConfigError(file, f"{section}.{head.split('.', 1)[1]}", rest) from None
+        raise ConfigError(file, section, message) from None
+
+
+def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
+            ) -> list[ResolvedExperiment]:
+    """Validate one experiment (as read from ``file``) into its resolved variants."""
+    from orchestrator import plugin_manager
+
+    file = str(file)
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        key, value = parse_override(text)
+        set_dotted(raw, key, value, file)
+    try:
+        top = Experiment.model_validate(raw)
+    except ValidationError as exc:
+        raise _pydantic_error(file, exc, Experiment) from None
+
+    tasks = plugin_manager.tasks()
+    backends = plugin_manager.backends()
+    try:
+        task_cls = tasks.get(top.task)
+    except RegistryError as exc:
+        raise ConfigError(file, "task", str(exc)) from None
+    chosen = tuple(top.backends or backends.names())
+    for i, name in enumerate(chosen):
+        try:
+            backends.info(name)
+        except RegistryError as exc:
+            raise ConfigError(file, f"backends[{i}]", str(exc)) from None
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError(file, "backends", "lists a backend twice")
+    name = top.name or Path(file).stem
+
+    resolved = []
+    for variant, config in _expand_matrix(top.model_dump(), file):
+        where = f"{file} (variant {variant})" if variant else file
+        try:
+            top_v = Experiment.model_validate(config)
+        except ValidationError as exc:
+            raise _pydantic_error(where, exc, Experiment) from None
+        task = task_cls()
+        try:
+            data = task_cls.DataOptions.model_validate(top_v.data)
+        except ValidationError as exc:
+            raise _pydantic_error(where, exc, task_cls.DataOptions, "data") from None
+        try:
+            model = task_cls.ModelOptions.model_validate(top_v.model)
+        except ValidationError as exc:
+            raise _pydantic_error(where, exc, task_cls.ModelOptions, "model") from None
+        loss = _component(where, "loss", "loss", top_v.loss)
+        optimizer = _component(where, "optimizer", "optimizer", top_v.optimizer)
+        if task_cls.losses and loss.name not in task_cls.losses:
+            raise ConfigError(where, "loss.name", f"{loss.name!r} does not fit task "
+                              f"{task_cls.name!r}; allowed: {', '.join(task_cls.losses)}")
+        try:
+            task.check(data, model, loss)
+        except (ValueError, ComponentError) as exc:
+            text = str(exc)
+            path, sep, rest = text.partition(": ")
+            raise ConfigError(where, path if sep else "", rest if sep else text) from None
+        needed = [("loss", loss.name), ("optimizer", optimizer.name),
+                  *task.components(model)]
+        for backend in chosen:
+            info = backends.info(backend)
+            for kind, component in needed:
+                if not info.provides(kind, component):
+                    raise ConfigError(where, "backends", f"backend {backend!r} does not "
+                                      f"provide {kind} {component!r}")
+        resolved_config = {
+            "name": name, "task": top_v.task, "variant": variant,
+            "data": data.model_dump(mode="json"), "model": model.model_dump(mode="json"),
+            "loss": {"name": loss.name, **loss.params},
+            "optimizer": {"name": optimizer.name, **optimizer.params},
+            "train": top_v.train.model_dump(mode="json"),
+            "backends": list(chosen), "seeds": list(top_v.seeds),
+            "cv": top_v.cv.model_dump() if top_v.cv else None,
+        }
+        resolved.append(ResolvedExperiment(
+            file=file, name=name, variant=variant, task=top_v.task, data=data, model=model,
+            loss=loss, optimizer=optimizer, train=top_v.train, backends=chosen,
+            seeds=tuple(top_v.seeds), folds=top_v.cv.folds if top_v.cv else None,
+            config=json.loads(json.dumps(resolved_config, default=list))))
+    return resolved
+
+
+def load(files: Sequence[str | Path], overrides: Iterable[str] = ()) -> list[ResolvedExperiment]:
+    """Read and resolve every file; the first error stops (nothing has run yet)."""
+    overrides = list(overrides)
+    out: list[ResolvedExperiment] = []
+    if not files:
+        raise ConfigError("command line", "", "no experiment file given")
+    for file in files:
+        path = Path(file)
+        out.extend(resolve(read_yaml(path), path, overrides))
+    names = {}
+    for experiment in out:
+        other = names.setdefault((experiment.name, experiment.variant), experiment.file)
+        if other != experiment.file:
+            raise ConfigError(experiment.file, "name", f"{experiment.name!r} is also the name "
+                              f"of the experiment in {other}; names must be unique")
+    return out

@@ -1,0 +1,96 @@
+"""The experiment YAML schema: top-level sections, training settings, cross-validation.
+
+Task-specific sections (``data:``, ``model:``) are validated by the task's own option classes and
+component sections (``loss:``, ``optimizer:``) by the catalogue, in ``orchestrator.config.loader``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EarlyStopping(Strict):
+    """Stop when ``metric`` has not improved for ``patience`` epochs; keep the best weights."""
+
+    metric: str = "val/loss"
+    patience: int = Field(5, ge=1)
+    mode: Literal["min", "max"] | None = None  # default: min for losses, max otherwise
+
+    @property
+    def resolved_mode(self) -> str:
+        if self.mode:
+            return self.mode
+        return "min" if self.metric.endswith(("loss", "bits_per_char", "perplexity")) else "max"
+
+
+class Schedule(Strict):
+    """Learning-rate schedule over epochs: constant, cosine decay to ``min_factor`` x lr, or a
+    step decay by ``factor`` every ``every`` epochs."""
+
+    name: Literal["constant", "cosine", "step"] = "constant"
+    min_factor: float = Field(0.0, ge=0, le=1)
+    every: int = Field(10, ge=1)
+    factor: float = Field(0.5, gt=0, le=1)
+
+    def factor_at(self, epoch: int, epochs: int) -> float:
+        """Multiplier of the base learning rate during ``epoch`` (1-based)."""
+        import math
+
+        if self.name == "cosine":
+            progress = (epoch - 1) / max(epochs - 1, 1)
+            return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if self.name == "step":
+            return self.factor ** ((epoch - 1) // self.every)
+        return 1.0
+
+
+class Train(Strict):
+    epochs: int = Field(ge=1)
+    batch_size: int | None = Field(32, ge=1)  # null: the whole training set in one batch
+    dtype: Literal["float32", "float64"] = "float32"
+    early_stopping: EarlyStopping | None = None
+    schedule: Schedule = Schedule()
+    eval_batch_size: int = Field(1024, ge=1)
+
+
+class CrossValidation(Strict):
+    folds: int = Field(ge=2, le=50)
+
+
+class Experiment(Strict):
+    """One experiment file. ``matrix`` expands into variants (the cartesian product of its
+    dotted keys' values); every variant runs on every backend with every seed."""
+
+    name: str | None = Field(None, min_length=1)
+    description: str = ""
+    task: str
+    data: dict[str, Any] = {}
+    model: dict[str, Any] = {}
+    loss: dict[str, Any]
+    optimizer: dict[str, Any]
+    train: Train
+    backends: list[str] | None = Field(None, min_length=1)  # null: every installed backend
+    seeds: list[int] = Field([0], min_length=1)
+    cv: CrossValidation | None = None
+    matrix: dict[str, list[Any]] = {}
+
+    @field_validator("loss", "optimizer")
+    @classmethod
+    def _has_name(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "name" not in value:
+            raise ValueError("needs a 'name' (and optionally hyperparameters)")
+        return value
+
+    @field_validator("matrix")
+    @classmethod
+    def _non_empty_axes(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"matrix.{key} has no values")
+        return value

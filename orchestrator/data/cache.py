@@ -1,0 +1,159 @@
+"""A content-addressed Parquet cache for derived arrays (windows, encoded corpora, cleaned tables).
+
+Layout: ``cache_dir()/<name>/<digest>.parquet``, one file per key. The digest covers
+``CODE_VERSION``, the cache name and the key; ``Path`` values inside the key stand for the *bytes*
+of that file (their sha256), so editing a source file, changing a parameter or bumping
+``CODE_VERSION`` each give a new file. Log the returned digest with the run: it names exactly the
+data the run saw.
+
+File format: one row; each array is one ``large_list`` column holding the flattened values, and
+the schema metadata (key ``orchestrator``) records every array's dtype and shape, so dtype, shape
+and values round-trip exactly (NaN payloads and -0.0 included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.data.errors import DataError
+
+# Bump when a loader's output changes for the same inputs: every cached file becomes stale.
+CODE_VERSION = "1"
+
+_META_KEY = b"orchestrator"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SUPPORTED_KINDS = "biufUS"  # what Arrow stores natively and numpy rebuilds exactly
+_file_digests: dict[tuple, str] = {}
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """$ORCHESTRATOR_CACHE_DIR, else $XDG_CACHE_HOME/orchestrator, else ~/.cache/orchestrator."""
+    if os.environ.get("ORCHESTRATOR_CACHE_DIR"):
+        return Path(os.environ["ORCHESTRATOR_CACHE_DIR"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "orchestrator"
+    return Path.home() / ".cache" / "orchestrator"
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 (hex) of a file's bytes; memoised per (path, size, mtime) within the process."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise DataError(f"data.path: {p}: cannot read file to digest it ({exc.strerror})") from None
+    memo = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if memo not in _file_digests:
+        h = hashlib.sha256()
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _file_digests[memo] = h.hexdigest()
+    return _file_digests[memo]
+
+
+def _canonical(obj: object) -> object:
+    # json.dumps calls this for what it cannot serialise: files and bytes enter by content.
+    if isinstance(obj, Path):
+        return {"file_sha256": file_digest(obj)}
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"bytes_sha256": hashlib.sha256(bytes(obj)).hexdigest()}
+    if isinstance(obj, np.ndarray):
+        data = np.ascontiguousarray(obj).tobytes()
+        return {"array": [obj.dtype.str, list(obj.shape), hashlib.sha256(data).hexdigest()]}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    raise TypeError(f"cache key: cannot digest {type(obj).__name__} {obj!r}; use JSON values, "
+                    "bytes, numpy arrays or pathlib.Path (for a file's content)")
+
+
+def digest(*parts: object) -> str:
+    """First 16 hex characters of sha256 over a canonical JSON of ``parts``.
+
+    JSON values are taken as they are (dict keys sorted); ``Path`` is replaced by the sha256 of the
+    file's bytes, ``bytes`` and numpy arrays by the sha256 of their content.
+    """
+    text = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), default=_canonical)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_arrays(name: str, key: Mapping[str, object],
+                  build: Callable[[], Mapping[str, np.ndarray]]
+                  ) -> tuple[dict[str, np.ndarray], str]:
+    """The arrays for ``key`` (from the cache, else from ``build()``, then stored) and their digest.
+
+    A cache file that cannot be read back is rebuilt; a cache that cannot be written (read-only
+    disk) is logged and the built arrays are returned anyway: caching never fails a run.
+    """
+    if not _SAFE_NAME.match(name):
+        raise DataError(f"cache name '{name}': use letters, digits, '_', '.' or '-' only")
+    key_digest = digest(CODE_VERSION, name, dict(key))
+    path = cache_dir() / name / f"{key_digest}.parquet"
+    if path.exists():
+        try:
+            return _read(path), key_digest
+        except Exception as exc:  # corrupt or foreign file: pyarrow raises many types
+            log.warning("cache %s unreadable (%s); rebuilding it", path, exc)
+    arrays = dict(build())
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in _SUPPORTED_KINDS:
+            raise TypeError(f"cache '{name}': build() returned {k!r} of "
+                            f"{getattr(v, 'dtype', type(v).__name__)}; expected a numpy array of "
+                            "bool, integer, float or str")
+    try:
+        _write_atomic(path, arrays, {"code_version": CODE_VERSION, "name": name,
+                                     "key": json.loads(json.dumps(dict(key), default=str))})
+    except OSError as exc:
+        log.warning("cache %s not written (%s); continuing without it", path, exc)
+    return arrays, key_digest
+
+
+def _write_atomic(path: Path, arrays: Mapping[str, np.ndarray], info: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns, shapes = {}, {}
+    for k, arr in arrays.items():
+        native = arr.astype(arr.dtype.newbyteorder("="), copy=False)  # Arrow wants native order
+        values = pa.array(np.ascontiguousarray(native).reshape(-1))
+        columns[k] = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
+        shapes[k] = {"dtype": arr.dtype.str, "shape": list(arr.shape)}
+    meta = json.dumps({**info, "arrays": shapes}).encode()
+    table = pa.table(columns).replace_schema_metadata({_META_KEY: meta})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Temp file in the same folder, then os.replace: readers see the old file or the whole new one.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _read(path: Path) -> dict[str, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {})[_META_KEY])
+    specs = meta["arrays"]
+    if sorted(specs) != sorted(table.column_names):
+        raise ValueError(f"columns {table.column_names} do not match metadata {sorted(specs)}")
+    out = {}
+    for k, spec in specs.items():
+        flat = table.column(k).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        out[k] = flat.astype(np.dtype(spec["dtype"]), copy=False).reshape(spec["shape"])
+    return out

@@ -1,0 +1,143 @@
+"""One MLflow run: params, tags, batched per-epoch metrics, artifacts, model, truthful status.
+
+``RunLogger`` wraps ``MlflowClient`` with an explicit run id (no global active run), so nested
+runs (cross-validation folds, tuning trials) and status handling stay under our control:
+FINISHED on success, FAILED with the error on an exception, KILLED on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.tracking.recovery import HEARTBEAT_TAG, identity_tags
+
+MAX_PARAMS_PER_BATCH = 100
+MAX_METRICS_PER_BATCH = 1000
+PARAM_VALUE_LIMIT = 6000
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"train": {"epochs": 3}}`` -> ``{"train.epochs": "3"}`` (lists as JSON)."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            flat[name] = text[:PARAM_VALUE_LIMIT]
+    return flat
+
+
+class RunLogger:
+    """Logging for one run. Use as a context manager to get a truthful final status."""
+
+    def __init__(self, uri: str, experiment_id: str, *, run_name: str,
+                 tags: Mapping[str, str], parent_run_id: str | None = None,
+                 run_id: str | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(uri)
+        self.uri = uri
+        all_tags = {**identity_tags(), **{k: str(v) for k, v in tags.items()}}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        if run_id is None:
+            run = self.client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+            self.run_id = run.info.run_id
+        else:  # re-attach (resume)
+            self.run_id = run_id
+            self.client.update_run(run_id, status="RUNNING")
+            self.set_tags(all_tags)
+        self.status = "RUNNING"
+
+    # --- context: the final status tells the truth --------------------------------------
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):  # Ctrl-C, and SIGTERM via the runner
+            self.fail(exc, status="KILLED")
+        else:
+            self.fail(exc)
+        return False
+
+    def fail(self, exc: BaseException, status: str = "FAILED") -> None:
+        if self.status != "RUNNING":
+            return
+        message = f"{type(exc).__name__}: {exc}".strip()
+        try:
+            self.client.set_tag(self.run_id, "orchestrator.error", message[:5000])
+            if status == "FAILED":
+                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                self.client.log_text(self.run_id, text, "error.txt")
+        finally:
+            self.end(status)
+
+    def end(self, status: str) -> None:
+        if self.status == "RUNNING":
+            self.client.set_terminated(self.run_id, status)
+            self.status = status
+
+    # --- logging ----------------------------------------------------------------------------
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[start:start + MAX_PARAMS_PER_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None,
+                    heartbeat: bool = True) -> None:
+        """All of one step's metrics in one call (and the heartbeat tag with them)."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        tags = [RunTag(HEARTBEAT_TAG, str(int(time.time())))] if heartbeat else []
+        for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=items[start:start + MAX_METRICS_PER_BATCH],
+                                  tags=tags if start == 0 else [])
+
+    def log_figure(self, figure: Any, path: str) -> None:
+        import matplotlib.pyplot as plt
+
+        self.client.log_figure(self.run_id, figure, path)
+        plt.close(figure)
+
+    def log_text(self, text: str, path: str) -> None:
+        self.client.log_text(self.run_id, text, path)
+
+    def log_dict(self, data: Mapping[str, Any], path: str) -> None:
+        self.client.log_dict(self.run_id, dict(data), path)
+
+    def log_table(self, frame: Any, path: str) -> None:
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+        self.client.log_text(self.run_id, buffer.getvalue(), path)
+
+    def log_input(self, frame: Any, *, name: str, source: str, digest: str,
+                  context: str = "training") -> None:
+        """Record the data set (name, source, digest, schema) with ``mlflow.log_input``."""
+        import mlflow
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.data.sources import LocalArtifactDatasetSource
+
+        dataset = mlflow.data.from_pandas(frame, source=LocalArtifactDatasetSource(source),
+                                          name=name, digest=digest)
+        self.client.log_inputs(self.run_id, [DatasetInput(
+            dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])])
