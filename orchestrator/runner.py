@@ -10,6 +10,7 @@ already completed, and skip the rest.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import signal
 import time
@@ -40,6 +41,7 @@ def check_data(experiments: list[ResolvedExperiment]) -> None:
 
 
 def _child(run: PlannedRun, uri: str, interactive: bool, channel: Any) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     outcome = execute_run(run, uri, interactive=interactive,
                           on_start=lambda run_id: channel.put(("started", run_id)))
     channel.put(("done", outcome))

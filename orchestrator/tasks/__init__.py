@@ -10,6 +10,8 @@ from orchestrator.registry import TaskRegistry
 @hookimpl
 def orchestrator_add_tasks(registry: TaskRegistry) -> None:
     from orchestrator.tasks.digits import DigitsTask
+    from orchestrator.tasks.embedding import EmbeddingTask
+    from orchestrator.tasks.imbalanced import ImbalancedTask
 
-    for task in (DigitsTask,):
+    for task in (DigitsTask, ImbalancedTask, EmbeddingTask):
         registry.add_task(task)

@@ -32,10 +32,33 @@ def log_model(uri: str, run_id: str, backend: Backend, model: BackendModel,
     flavor_module: Any = importlib.import_module(f"mlflow.{flavor}")
     requirements = [f"{name}=={version}" for name, version in
                     backend.framework_versions().items()]
+    predictions = model.predict(example)
     with warnings.catch_warnings():  # hints about integer columns; our inputs are exact
         warnings.simplefilter("ignore", UserWarning)
-        signature = mlflow.models.infer_signature(example, model.predict(example))
+        signature = mlflow.models.infer_signature(example, predictions)
+    _log_example(uri, run_id, example, predictions)
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        flavor_module.log_model(model.native, name="model", signature=signature, pip_requirements=requirements)
+        flavor_module.log_model(model.native, name="model", signature=signature,
+                                pip_requirements=requirements, **_FLAVOR_OPTIONS.get(flavor, {}))
     return flavor
+
+
+def _log_example(uri: str, run_id: str, example: np.ndarray, predictions: np.ndarray) -> None:
+    """Inputs and the model's outputs before logging, so that a reload can be checked."""
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / EXAMPLE_FILE
+        np.savez(path, x=example, y=predictions)
+        MlflowClient(uri).log_artifact(run_id, str(path))
+
+
+EXAMPLE_FILE = "model_example.npz"
+
+# PyTorch: a pickled module (MLflow 3's default "pt2" export traces the graph and needs an
+# example for every call pattern; pickling loads back wherever this package is installed).
+_FLAVOR_OPTIONS: dict[str, dict[str, Any]] = {"pytorch": {"serialization_format": "pickle"}}

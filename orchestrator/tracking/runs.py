@@ -11,6 +11,7 @@ import io
 import json
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,7 +138,9 @@ class RunLogger:
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.data.sources import LocalArtifactDatasetSource
 
-        dataset = mlflow.data.from_pandas(frame, source=LocalArtifactDatasetSource(source),
-                                          name=name, digest=digest)
+        with warnings.catch_warnings():  # schema hints about integer columns
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(frame, source=LocalArtifactDatasetSource(source),
+                                              name=name, digest=digest)
         self.client.log_inputs(self.run_id, [DatasetInput(
             dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])])

@@ -27,6 +27,7 @@ class TensorFlowBackend(Backend):
     """
 
     name: ClassVar[str] = "tensorflow"
+    mlflow_flavor: ClassVar[str] = "tensorflow"
 
     @contextlib.contextmanager
     def _placement(self) -> Iterator[None]:

@@ -24,6 +24,8 @@ class TorchBackend(Backend):
     optimizer. ``device`` is a torch device string; ``None`` means CUDA when available."""
 
     name = "torch"
+    mlflow_flavor = "pytorch"  # BackendModel.native is a torch.nn.Module
+    mlflow_flavor = "pytorch"
 
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)

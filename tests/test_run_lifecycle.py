@@ -1,0 +1,201 @@
+"""Real runs tracked in a real SQLite MLflow store: what is logged, and statuses that tell the truth
+(FINISHED, FAILED on an exception, KILLED on SIGTERM, dead runs marked at the next start)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+DIGITS = {
+    "name": "lifecycle",
+    "task": "digits",
+    "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+    "optimizer": {"name": "adam"},
+    "train": {"epochs": 2, "batch_size": 64},
+    "backends": ["torch", "tensorflow"],
+}
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {**os.environ, "ORCHESTRATOR_MLRUNS": str(root)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def _client(root: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+
+
+def _runs(root: Path, name: str, kind: str = "run"):
+    client = _client(root)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return [r for r in runs if r.data.tags.get("orchestrator.kind") == kind]
+
+
+def _start(tmp_path: Path, config: dict, *args: str) -> subprocess.Popen:
+    path = tmp_path / f"{config['name']}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "--quiet",
+                             str(path), *args], env=_env(tmp_path / "mlruns"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One real invocation on both backends, shared by the read-back tests."""
+    tmp_path = tmp_path_factory.mktemp("finished")
+    proc = _start(tmp_path, DIGITS)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    return tmp_path / "mlruns", out
+
+
+def test_runs_are_logged_completely(finished) -> None:
+    root, out = finished
+    runs = _runs(root, "lifecycle")
+    assert [r.data.tags["orchestrator.backend"] for r in runs] == ["torch", "tensorflow"]
+    client = _client(root)
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+        assert tags["orchestrator.task"] == "digits" and tags["orchestrator.seed"] == "0"
+        assert len(tags["orchestrator.config_digest"]) == 16
+        assert len(tags["orchestrator.dataset_digest"]) == 16
+        backend = tags["orchestrator.backend"]
+        assert tags[f"framework.{backend}"]
+        assert params["train.epochs"] == "2" and params["optimizer.name"] == "adam"
+        assert params["optimizer.eps"] == "1e-08"  # canonical defaults are logged too
+        history = client.get_metric_history(run.info.run_id, "train/loss")
+        assert [m.step for m in history] == [1, 2]
+        assert history[1].value < history[0].value
+        for key in ("val/loss", "test/accuracy", "test/macro_f1", "system/samples_per_second",
+                    "system/epoch_seconds", "system/peak_rss_mb", "train/epochs_to_threshold"):
+            assert key in metrics, key
+        assert metrics["test/accuracy"] > 0.5
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert {"config.json", "model_example.npz"} <= artifacts  # the model: see the next test
+        assert {"plots/learning_curves.png", "plots/confusion_matrix.png"} <= plots
+        assert run.inputs.dataset_inputs[0].dataset.digest == tags["orchestrator.dataset_digest"]
+    # both backends trained the same network from the same weights on the same batches
+    a, b = (r.data.metrics["train/loss"] for r in runs)
+    assert a == pytest.approx(b, rel=1e-3)
+    summary = _runs(root, "lifecycle", kind="summary")
+    assert len(summary) == 1
+    summary_files = {a.path for a in client.list_artifacts(summary[0].info.run_id, "plots")}
+    assert "plots/train_loss.png" in summary_files
+    assert "FINISHED" in out and "Summary" in out
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+def test_logged_model_loads_back_and_predicts_the_same(finished, backend: str) -> None:
+    import mlflow
+
+    root, _ = finished
+    run = next(r for r in _runs(root, "lifecycle")
+               if r.data.tags["orchestrator.backend"] == backend)
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    folder = _client(root).download_artifacts(run.info.run_id, "model_example.npz")
+    example = np.load(folder)
+    uri = f"runs:/{run.info.run_id}/model"
+    if backend == "torch":
+        import torch
+
+        model = mlflow.pytorch.load_model(uri)
+        model.eval()
+        with torch.no_grad():
+            predicted = model(torch.from_numpy(example["x"])).numpy()
+    else:
+        import orchestrator_tensorflow.backend  # noqa: F401  (registers the custom layers)
+
+        model = mlflow.tensorflow.load_model(uri)
+        predicted = np.asarray(model.predict(example["x"], verbose=0))
+    np.testing.assert_allclose(predicted, example["y"], rtol=1e-5, atol=1e-6)
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    np.testing.assert_allclose(np.asarray(pyfunc.predict(example["x"])), example["y"],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_an_exception_fails_the_run_and_the_next_run_goes_on(tmp_path) -> None:
+    config = {**DIGITS, "name": "failing", "backends": ["torch"],
+              "optimizer": {"name": "sgd", "lr": 1e30},
+              "matrix": {"optimizer": [{"name": "sgd", "lr": 1e30}, {"name": "adam"}]}}
+    proc = _start(tmp_path, config)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out
+    failed, good = _runs(tmp_path / "mlruns", "failing")
+    assert failed.info.status == "FAILED"
+    assert "NonFiniteLossError" in failed.data.tags["orchestrator.error"]
+    client = _client(tmp_path / "mlruns")
+    assert "error.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
+    assert good.info.status == "FINISHED"
+
+
+def _wait_for_training(root: Path, runs_before: int, timeout: float = 240) -> str:
+    """The id of the run being trained once it has logged an epoch.
+
+    Polls the database read-only with sqlite3: an MlflowClient here could race the running
+    invocation's creation of the store (its schema migrations).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        try:
+            with sqlite3.connect(f"file:{root / 'mlflow.db'}?mode=ro", uri=True) as db:
+                runs = [r[0] for r in db.execute(
+                    "SELECT run_uuid FROM runs r JOIN tags t USING (run_uuid) WHERE "
+                    "t.key = 'orchestrator.kind' AND t.value = 'run' ORDER BY start_time")]
+                if len(runs) > runs_before and db.execute(
+                        "SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = 'train/loss'",
+                        (runs[-1],)).fetchone()[0]:
+                    return runs[-1]
+        except sqlite3.Error:
+            continue  # not created yet
+    raise AssertionError("training never started")
+
+
+def test_sigterm_marks_the_current_run_killed_and_keeps_the_finished_ones(tmp_path) -> None:
+    config = {**DIGITS, "name": "terminated", "backends": ["torch"],
+              "matrix": {"train.epochs": [1, 500]}}
+    proc = _start(tmp_path, config)
+    root = tmp_path / "mlruns"
+    long_run = _wait_for_training(root, runs_before=1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    finished, killed = _runs(root, "terminated")
+    assert finished.info.status == "FINISHED"
+    assert killed.info.run_id == long_run and killed.info.status == "KILLED"
+    assert "SIGTERM" in killed.data.tags["orchestrator.error"]
+
+
+def test_sigkill_leaves_running_which_the_next_start_marks_killed(tmp_path) -> None:
+    config = {**DIGITS, "name": "sigkilled", "backends": ["torch"], "train": {"epochs": 500}}
+    proc = _start(tmp_path, config)
+    root = tmp_path / "mlruns"
+    run_id = _wait_for_training(root, runs_before=0)
+    os.killpg(proc.pid, signal.SIGKILL)  # the parent and its worker, no chance to clean up
+    proc.wait(timeout=60)
+    client = _client(root)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    again = _start(tmp_path, {**DIGITS, "name": "after", "backends": ["torch"],
+                              "train": {"epochs": 1}})
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    marked = client.get_run(run_id)
+    assert marked.info.status == "KILLED"
+    assert "no longer exists" in marked.data.tags["orchestrator.killed_reason"]
