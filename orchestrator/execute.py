@@ -146,7 +146,10 @@ def _cross_validate(run, task, backend, prepared, logger, uri: str, interactive:
 
 
 def _train_and_evaluate(run, task, backend, prepared, split, logger, interactive: bool,
-                        log_model_uri: str | None) -> dict[str, float]:
+                        log_model_uri: str | None, extra_callbacks: tuple = ()
+                        ) -> dict[str, float]:
+    """Build, train and evaluate one model on one split, logging to ``logger``. Returns the
+    evaluation metrics; ``extra_callbacks`` see every epoch (tuning reports and prunes)."""
     from orchestrator.initializers import init_weights
     from orchestrator.plots import learning_curves
     from orchestrator.progress import EpochProgress
@@ -187,6 +190,7 @@ def _train_and_evaluate(run, task, backend, prepared, split, logger, interactive
     progress = EpochProgress(run.label + (f" fold {split.fold}" if split.fold is not None else ""),
                              train.epochs, task.main_metric, enabled=interactive)
     callbacks.append(progress.update)
+    callbacks.extend(extra_callbacks)
     if stopper:
         callbacks.append(stopper)
     with progress:
@@ -213,7 +217,9 @@ def _train_and_evaluate(run, task, backend, prepared, split, logger, interactive
         example = split.x_test[:4]
         if log_model(log_model_uri, logger.run_id, backend, model, example):
             logger.status = "FINISHED"  # ended by MLflow's active-run context
-    return evaluation.metrics
+    # per-epoch metrics at the epoch whose weights were kept, then the evaluation's
+    kept = stopper.best_epoch - 1 if stopper and stopper.best_weights is not None else -1
+    return {**{key: values[kept] for key, values in history.items()}, **evaluation.metrics}
 
 
 class _EarlyStopping:

@@ -28,6 +28,7 @@ def check_data(experiments: list[ResolvedExperiment]) -> None:
     """Load every experiment's data once (filling the cache the workers read); raises
     ``DataError`` before any run exists."""
     from orchestrator import plugin_manager
+    from orchestrator.data.errors import DataError
 
     tasks = plugin_manager.tasks()
     seen = set()
@@ -37,7 +38,10 @@ def check_data(experiments: list[ResolvedExperiment]) -> None:
             if key in seen:
                 continue
             seen.add(key)
-            tasks.get(exp.task)().prepare(exp.data, seed=seed, folds=exp.folds)
+            try:
+                tasks.get(exp.task)().prepare(exp.data, seed=seed, folds=exp.folds)
+            except DataError as exc:  # name the experiment file too
+                raise DataError(f"{exp.file}: {exc}") from None
 
 
 def _child(run: PlannedRun, uri: str, interactive: bool, channel: Any) -> None:

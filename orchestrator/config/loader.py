@@ -8,6 +8,7 @@ match, so ``orchestrator validate`` / ``run`` can stop with exit status 2 before
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -50,7 +51,8 @@ class ResolvedExperiment:
     seeds: tuple[int, ...]
     folds: int | None
     config: dict[str, Any] = field(compare=False)  # resolved, for logging and digests
-    tune: dict[str, Any] | None = field(default=None, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # as written
+    tune: Any = field(default=None, compare=False)  # config.tune_schema.Tune
 
     @property
     def digest(self) -> str:
@@ -215,72 +217,154 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
     except ValidationError as exc:
         raise _pydantic_error(file, exc, Experiment) from None
 
-    tasks = plugin_manager.tasks()
     backends = plugin_manager.backends()
     try:
-        task_cls = tasks.get(top.task)
+        task_cls = plugin_manager.tasks().get(top.task)
     except RegistryError as exc:
         raise ConfigError(file, "task", str(exc)) from None
     chosen = tuple(top.backends or backends.names())
-    for i, name in enumerate(chosen):
+    for i, backend in enumerate(chosen):
         try:
-            backends.info(name)
+            backends.info(backend)
         except RegistryError as exc:
             raise ConfigError(file, f"backends[{i}]", str(exc)) from None
     if len(set(chosen)) != len(chosen):
         raise ConfigError(file, "backends", "lists a backend twice")
     name = top.name or Path(file).stem
-
+    if top.tune is not None:
+        if top.matrix:
+            raise ConfigError(file, "tune", "cannot be combined with matrix (tune searches "
+                                            "the space instead)")
+        if top.cv:
+            raise ConfigError(file, "tune", "cannot be combined with cv (trials use the "
+                                            "validation split)")
+        if top.tune.metric.startswith("test/"):
+            raise ConfigError(file, "tune.metric", f"{top.tune.metric!r} would tune on the test "
+                              "data; use a validation metric (val/...)")
+        _check_space(file, top.model_dump(exclude={"tune"}), top.tune, name, chosen)
     resolved = []
-    for variant, config in _expand_matrix(top.model_dump(), file):
+    for variant, config in _expand_matrix(top.model_dump(exclude={"tune"}), file):
         where = f"{file} (variant {variant})" if variant else file
-        try:
-            top_v = Experiment.model_validate(config)
-        except ValidationError as exc:
-            raise _pydantic_error(where, exc, Experiment) from None
-        task = task_cls()
-        try:
-            data = task_cls.DataOptions.model_validate(top_v.data)
-        except ValidationError as exc:
-            raise _pydantic_error(where, exc, task_cls.DataOptions, "data") from None
-        try:
-            model = task_cls.ModelOptions.model_validate(top_v.model)
-        except ValidationError as exc:
-            raise _pydantic_error(where, exc, task_cls.ModelOptions, "model") from None
-        loss = _component(where, "loss", "loss", top_v.loss)
-        optimizer = _component(where, "optimizer", "optimizer", top_v.optimizer)
-        if task_cls.losses and loss.name not in task_cls.losses:
-            raise ConfigError(where, "loss.name", f"{loss.name!r} does not fit task "
-                              f"{task_cls.name!r}; allowed: {', '.join(task_cls.losses)}")
-        try:
-            task.check(data, model, loss)
-        except (ValueError, ComponentError) as exc:
-            text = str(exc)
-            path, sep, rest = text.partition(": ")
-            raise ConfigError(where, path if sep else "", rest if sep else text) from None
-        needed = [("loss", loss.name), ("optimizer", optimizer.name),
-                  *task.components(model)]
-        for backend in chosen:
-            info = backends.info(backend)
-            for kind, component in needed:
-                if not info.provides(kind, component):
-                    raise ConfigError(where, "backends", f"backend {backend!r} does not "
-                                      f"provide {kind} {component!r}")
-        resolved_config = {
-            "name": name, "task": top_v.task, "variant": variant,
-            "data": data.model_dump(mode="json"), "model": model.model_dump(mode="json"),
-            "loss": {"name": loss.name, **loss.params},
-            "optimizer": {"name": optimizer.name, **optimizer.params},
-            "train": top_v.train.model_dump(mode="json"),
-            "backends": list(chosen), "seeds": list(top_v.seeds),
-            "cv": top_v.cv.model_dump() if top_v.cv else None,
-        }
-        resolved.append(ResolvedExperiment(
-            file=file, name=name, variant=variant, task=top_v.task, data=data, model=model,
-            loss=loss, optimizer=optimizer, train=top_v.train, backends=chosen,
-            seeds=tuple(top_v.seeds), folds=top_v.cv.folds if top_v.cv else None,
-            config=json.loads(json.dumps(resolved_config, default=list))))
+        resolved.append(resolve_variant(where, file, name, variant, config, chosen))
+    if top.tune is not None:
+        resolved = [dataclasses.replace(r, tune=top.tune) for r in resolved]
     return resolved
+
+
+def resolve_variant(where: str, file: str, name: str, variant: str, config: dict[str, Any],
+                    backends: tuple[str, ...]) -> ResolvedExperiment:
+    """Validate one fully expanded config (a matrix variant, or a tuning trial's config)."""
+    from orchestrator import plugin_manager
+
+    try:
+        top = Experiment.model_validate(config)
+    except ValidationError as exc:
+        raise _pydantic_error(where, exc, Experiment) from None
+    task_cls = plugin_manager.tasks().get(top.task)
+    task = task_cls()
+    try:
+        data = task_cls.DataOptions.model_validate(top.data)
+    except ValidationError as exc:
+        raise _pydantic_error(where, exc, task_cls.DataOptions, "data") from None
+    try:
+        model = task_cls.ModelOptions.model_validate(top.model)
+    except ValidationError as exc:
+        raise _pydantic_error(where, exc, task_cls.ModelOptions, "model") from None
+    loss = _component(where, "loss", "loss", top.loss)
+    optimizer = _component(where, "optimizer", "optimizer", top.optimizer)
+    if task_cls.losses and loss.name not in task_cls.losses:
+        raise ConfigError(where, "loss.name", f"{loss.name!r} does not fit task "
+                          f"{task_cls.name!r}; allowed: {', '.join(task_cls.losses)}")
+    try:
+        task.check(data, model, loss)
+    except (ValueError, ComponentError) as exc:
+        text = str(exc)
+        path, sep, rest = text.partition(": ")
+        raise ConfigError(where, path if sep else "", rest if sep else text) from None
+    needed = [("loss", loss.name), ("optimizer", optimizer.name), *task.components(model)]
+    registry = plugin_manager.backends()
+    for backend in backends:
+        info = registry.info(backend)
+        for kind, component in needed:
+            if not info.provides(kind, component):
+                raise ConfigError(where, "backends", f"backend {backend!r} does not "
+                                  f"provide {kind} {component!r}")
+    resolved_config = {
+        "name": name, "task": top.task, "variant": variant,
+        "data": data.model_dump(mode="json"), "model": model.model_dump(mode="json"),
+        "loss": {"name": loss.name, **loss.params},
+        "optimizer": {"name": optimizer.name, **optimizer.params},
+        "train": top.train.model_dump(mode="json"),
+        "backends": list(backends), "seeds": list(top.seeds),
+        "cv": top.cv.model_dump() if top.cv else None,
+    }
+    return ResolvedExperiment(
+        file=file, name=name, variant=variant, task=top.task, data=data, model=model,
+        loss=loss, optimizer=optimizer, train=top.train, backends=backends,
+        seeds=tuple(top.seeds), folds=top.cv.folds if top.cv else None,
+        config=json.loads(json.dumps(resolved_config, default=list)),
+        raw=config)
+
+
+SPACE_SECTIONS = ("loss", "optimizer", "model", "data", "train")
+
+
+def _check_space(file: str, base: dict[str, Any], tune: Any, name: str,
+                 backends: tuple[str, ...]) -> None:
+    """Every search dimension must set a real config path to a valid value, and every
+    condition must refer to an earlier dimension and one of its values."""
+    seen: dict[str, Any] = {}
+    for path, dim in tune.space.items():
+        key = f"tune.space.{path}"
+        section = path.split(".")[0]
+        if section not in SPACE_SECTIONS or "." not in path:
+            raise ConfigError(file, key, "the parameter path does not exist: "
+                              + catalogue.unknown_message("section", section, SPACE_SECTIONS)
+                              + " (then a key, e.g. optimizer.lr)")
+        for condition, values in dim.when.items():
+            if condition not in seen:
+                raise ConfigError(file, f"{key}.when.{condition}", "a condition must name a "
+                                  "dimension declared earlier in tune.space")
+            allowed = seen[condition].choices or []
+            bad = [v for v in values if seen[condition].type == "categorical"
+                   and v not in allowed]
+            if bad:
+                raise ConfigError(file, f"{key}.when.{condition}", f"{bad[0]!r} is not one of "
+                                  f"its choices: {allowed}")
+        seen[path] = dim
+        probe = copy.deepcopy(base)
+        for condition, values in _conditions(path, tune.space).items():
+            set_dotted(probe, condition, values[0], file)
+        samples = dim.choices if dim.type == "categorical" else [dim.low, dim.high]
+        for value in samples:
+            if dim.type == "int":
+                value = int(value)
+            trial = copy.deepcopy(probe)
+            _set_sample(trial, path, value, file)
+            try:
+                resolve_variant(file, file, name, "", trial, backends)
+            except ConfigError as exc:
+                raise ConfigError(file, key, f"{value!r} gives an invalid config: "
+                                  f"{exc.path + ': ' if exc.path else ''}{exc.message}") from None
+
+
+def _conditions(path: str, space: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """All conditions a dimension depends on, transitively (so a probe satisfies them)."""
+    out: dict[str, list[Any]] = {}
+    for condition, values in space[path].when.items():
+        out.update(_conditions(condition, space))
+        out[condition] = list(values)
+    return out
+
+
+def _set_sample(config: dict[str, Any], path: str, value: Any, file: str) -> None:
+    """Set a sampled value; a whole component given by name (``optimizer.name``) drops the
+    previous component's hyperparameters, which may not apply to the new one."""
+    section, _, key = path.partition(".")
+    if key == "name" and section in ("loss", "optimizer"):
+        config[section] = {"name": value}
+    else:
+        set_dotted(config, path, value, file)
 
 
 def load(files: Sequence[str | Path], overrides: Iterable[str] = ()) -> list[ResolvedExperiment]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from orchestrator.config.base import Strict
+from orchestrator.config.tune_schema import Tune
 
 
 class EarlyStopping(Strict):
@@ -79,6 +78,7 @@ class Experiment(Strict):
     seeds: list[int] = Field([0], min_length=1)
     cv: CrossValidation | None = None
     matrix: dict[str, list[Any]] = {}
+    tune: Tune | None = None
 
     @field_validator("loss", "optimizer")
     @classmethod

@@ -1,0 +1,252 @@
+"""``orchestrator tune`` and ``orchestrator worker``: studies per backend, workers, the MLflow
+parent run, and what is left after a study (best parameters, plots, a Parquet of all trials).
+
+Optuna's storage and MLflow point at each other: the parent run carries the study name and
+storage, the study carries the parent run id (``mlflow_parent_run_id``); every trial carries its
+run id (``mlflow_run_id``) and every trial run its study name and trial number. Rerunning the same
+command re-attaches to the same parent run and continues the study to its total budget.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config.loader import ResolvedExperiment
+from orchestrator.tuning.study import StudyRef, budget_state, load_study, study_ref, top_up
+from orchestrator.tuning.worker import PARENT_ATTR, work
+
+
+@dataclass
+class StudyResult:
+    experiment: str
+    backend: str
+    study_name: str
+    status: str
+    counts: dict[str, int]
+    best_value: float | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    parquet: str | None = None
+    parent_run_id: str | None = None
+
+
+def _redact(url: str) -> str:
+    """A storage URL without its password, for tags."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
+    return url
+
+
+def _parent_run(uri: str, exp: ResolvedExperiment, ref: StudyRef, study: Any) -> Any:
+    """The study's parent run: found again by the id the study stores, else created."""
+    from orchestrator.tracking.runs import RunLogger, flatten
+    from orchestrator.tracking.store import experiment_id
+
+    tags = {"orchestrator.kind": "study", "orchestrator.backend": ref.backend,
+            "orchestrator.task": exp.task, "orchestrator.file": exp.file,
+            "optuna.study_name": ref.name, "optuna.storage": _redact(ref.storage_url),
+            "optuna.sampler": exp.tune.sampler.name, "optuna.pruner": exp.tune.pruner.name,
+            "optuna.direction": exp.tune.direction, "optuna.metric": exp.tune.metric,
+            "optuna.budget": exp.tune.trials}
+    existing = study.user_attrs.get(PARENT_ATTR)
+    logger = RunLogger(uri, experiment_id(exp.name, uri), run_name=f"study-{ref.name}",
+                       tags=tags, run_id=existing)
+    if existing is None:
+        study.set_user_attr(PARENT_ATTR, logger.run_id)
+        logger.log_params({**flatten(exp.config), "backend": ref.backend})
+        logger.log_dict(exp.tune.model_dump(mode="json"), "tune.json")
+    return logger
+
+
+def _worker_main(exp: ResolvedExperiment, ref: StudyRef, uri: str, deadline: float | None
+                 ) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from orchestrator.execute import _die_with_parent
+
+    _die_with_parent()
+    try:
+        return work(exp, ref, uri, deadline=deadline)
+    except KeyboardInterrupt:
+        return -1
+
+
+def tune(experiments: list[ResolvedExperiment], *, workers: int = 1, storage: str | None = None,
+         report: Any = print) -> list[StudyResult]:
+    """Run every study (one per experiment and backend) to its total budget."""
+    from orchestrator.runner import check_data
+    from orchestrator.tracking.recovery import mark_dead_runs
+    from orchestrator.tracking.store import ensure_store
+
+    check_data([e for e in experiments if not any(p.startswith("data.")
+                                                  for p in e.tune.space)])
+    uri = ensure_store()
+    mark_dead_runs(uri)
+    results = []
+    for exp in experiments:
+        deadline = time.time() + exp.tune.timeout if exp.tune.timeout else None
+        for backend in exp.backends:
+            ref = study_ref(exp, backend, storage)
+            study = load_study(exp, ref, create=True)
+            import warnings
+
+            from optuna.exceptions import ExperimentalWarning
+            from optuna.storages import fail_stale_trials
+
+            warnings.filterwarnings("ignore", category=ExperimentalWarning)
+            fail_stale_trials(study)
+            parent = _parent_run(uri, exp, ref, study)
+            added = top_up(study, exp.tune.trials)
+            counts = budget_state(study)
+            report(f"study {ref.name}: {counts['done']} of {exp.tune.trials} trials done, "
+                   f"{added} queued now, {workers} worker(s)")
+            try:
+                _run_workers(exp, ref, uri, workers, deadline)
+            except KeyboardInterrupt as exc:
+                parent.fail(exc, status="KILLED")
+                results.append(finalize(exp, ref, uri, parent, interrupted=True))
+                raise
+            results.append(finalize(exp, ref, uri, parent))
+    return results
+
+
+def _run_workers(exp: ResolvedExperiment, ref: StudyRef, uri: str, workers: int,
+                 deadline: float | None) -> None:
+    if workers <= 0:
+        return
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker_main, args=(exp, ref, uri, deadline),
+                                 name=f"orchestrator-worker-{i}") for i in range(workers)]
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:  # each fails, re-enqueues and marks KILLED its trial
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(60)
+            if process.is_alive():
+                process.kill()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def join(experiments: list[ResolvedExperiment], storage: str) -> int:
+    """``orchestrator worker``: join existing studies and work until their budgets are done.
+    Each backend's trials run in a process of their own (frameworks are not mixed)."""
+    from orchestrator.isolation import run_isolated
+    from orchestrator.tracking.store import ensure_store
+
+    uri = ensure_store()
+    ran = 0
+    for exp in experiments:
+        deadline = time.time() + exp.tune.timeout if exp.tune.timeout else None
+        for backend in exp.backends:
+            ref = study_ref(exp, backend, storage)
+            load_study(exp, ref, create=False)  # a clear error if `tune` has not created it
+            ran += run_isolated(_worker_main, exp, ref, uri, deadline)
+    return ran
+
+
+def finalize(exp: ResolvedExperiment, ref: StudyRef, uri: str, parent: Any,
+             interrupted: bool = False) -> StudyResult:
+    """Best value and parameters, trial counts and plots on the parent run; all trials to
+    Parquet. The parent ends FINISHED once the budget is done."""
+    import optuna
+
+    from orchestrator.tracking.store import mlruns_root
+
+    study = load_study(exp, ref, create=False)
+    counts = budget_state(study)
+    result = StudyResult(exp.name, ref.backend, ref.name, "RUNNING", counts,
+                         parent_run_id=parent.run_id)
+    parent.log_metrics({f"trials/{k}": v for k, v in counts.items()}, heartbeat=False)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if complete:
+        best = study.best_trial
+        result.best_value, result.best_params = best.value, dict(best.params)
+        parent.log_metrics({"best/value": best.value, "best/trial": best.number},
+                           heartbeat=False)
+        parent.set_tags({**{f"best.{k}": v for k, v in best.params.items()},
+                         "best.mlflow_run_id": best.user_attrs.get("mlflow_run_id", "")})
+    frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "duration",
+                                          "datetime_start", "datetime_complete",
+                                          "user_attrs"))
+    if "duration" in frame:
+        import pandas as pd
+
+        frame["duration"] = pd.to_timedelta(frame["duration"]).dt.total_seconds()
+    folder = mlruns_root() / "tuning"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{ref.name}.parquet"
+    frame.to_parquet(path, index=False)
+    parent.client.log_artifact(parent.run_id, str(path), "trials")
+    result.parquet = str(path)
+    _log_plots(study, parent)
+    budget_done = counts["done"] >= exp.tune.trials
+    if not interrupted and parent.status == "RUNNING":
+        parent.end("FINISHED" if budget_done else "KILLED")
+    result.status = parent.status
+    return result
+
+
+def _log_plots(study: Any, parent: Any) -> None:
+    """Optimization history, parameter importances, intermediate values (when computable)."""
+    import warnings
+
+    import optuna
+    from optuna.visualization import matplotlib as vis
+
+    from orchestrator.plots import _pyplot
+
+    _pyplot()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" and such
+    plots = {"plots/optimization_history.png": vis.plot_optimization_history,
+             "plots/param_importances.png": vis.plot_param_importances,
+             "plots/intermediate_values.png": vis.plot_intermediate_values}
+    for path, plot in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = plot(study)
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue  # e.g. importances need two complete trials with varied parameters
+        figure = getattr(axes, "figure", None) or axes.flat[0].figure
+        parent.log_figure(figure, path)
+
+
+def results_table(results: list[StudyResult]):
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Best per study", title_justify="left")
+    for column in ("study", "backend", "status", "complete", "pruned", "failed", "best value",
+                   "best parameters"):
+        table.add_column(column)
+    for r in results:
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in r.best_params.items())
+        table.add_row(escape(r.study_name), r.backend, r.status, str(r.counts["complete"]),
+                      str(r.counts["pruned"]), str(r.counts["failed"]),
+                      "-" if r.best_value is None else f"{r.best_value:.4f}", escape(params))
+    return table
+
+
+def parquet_paths(results: list[StudyResult]) -> list[Path]:
+    return [Path(r.parquet) for r in results if r.parquet]

@@ -1,0 +1,178 @@
+"""A tuning worker: pop a waiting trial, sample its parameters, train, report, repeat.
+
+Each trial is a nested MLflow run under the study's parent run, with its sampled parameters and
+per-epoch metrics. Its final state maps onto MLflow's: COMPLETE -> FINISHED, PRUNED -> KILLED
+(tagged with the epoch), FAIL -> FAILED (with the reason). A trial interrupted by Ctrl-C or
+SIGTERM is failed, re-enqueued with the same parameters and its run marked KILLED, so a rerun
+completes the budget. Workers never create trials (see ``tuning.study``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import signal
+import time
+import warnings
+from typing import Any
+
+from orchestrator.config.loader import ResolvedExperiment, _set_sample, resolve_variant
+from orchestrator.plan import PlannedRun
+from orchestrator.tuning.study import StudyRef, budget_state, load_study, retry_callback
+
+PARENT_ATTR = "mlflow_parent_run_id"
+
+
+def sample(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    """Suggest every dimension whose conditions hold, in declaration order."""
+    values: dict[str, Any] = {}
+    for path, dim in space.items():
+        if any(values.get(c, _ABSENT) not in allowed for c, allowed in dim.when.items()):
+            continue  # a branch this trial did not take: the parameter does not exist
+        if dim.type == "categorical":
+            values[path] = trial.suggest_categorical(path, list(dim.choices))
+        elif dim.type == "int":
+            values[path] = trial.suggest_int(path, int(dim.low), int(dim.high),
+                                             step=int(dim.step or 1), log=dim.log)
+        else:
+            values[path] = trial.suggest_float(path, dim.low, dim.high, step=dim.step,
+                                               log=dim.log)
+    return values
+
+
+_ABSENT = object()
+
+
+def trial_experiment(exp: ResolvedExperiment, backend: str, number: int,
+                     values: dict[str, Any]) -> ResolvedExperiment:
+    config = copy.deepcopy(exp.raw)
+    for path, value in values.items():
+        _set_sample(config, path, value, exp.file)
+    return resolve_variant(f"{exp.file} (trial {number})", exp.file, exp.name,
+                           f"trial-{number}", config, (backend,))
+
+
+def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool = False,
+         deadline: float | None = None) -> int:
+    """Run trials of the study until none is left (or ``deadline``); returns how many ran."""
+    import optuna
+    from optuna.storages import fail_stale_trials
+
+    from orchestrator import plugin_manager
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = load_study(exp, ref, create=False)
+    parent_run_id = study.user_attrs.get(PARENT_ATTR)
+    task = plugin_manager.tasks().get(exp.task)()
+    backend = plugin_manager.backends().load(ref.backend)
+    seed = exp.seeds[0]
+    data_tuned = any(path.startswith("data.") for path in exp.tune.space)
+    prepared = None if data_tuned else task.prepare(exp.data, seed=seed, folds=None)
+    ran = 0
+    while deadline is None or time.time() < deadline:
+        fail_stale_trials(study)
+        trial_id = study._pop_waiting_trial_id()
+        if trial_id is None:
+            counts = budget_state(study)
+            if counts["running"] == 0 and counts["waiting"] == 0:
+                break
+            time.sleep(min(ref.heartbeat[0], 2.0))  # others still run: one may die and retry
+            continue
+        trial = optuna.Trial(study, trial_id)
+        from optuna.storages._heartbeat import get_heartbeat_thread
+
+        with get_heartbeat_thread(trial._trial_id, study._storage):
+            _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_id,
+                       interactive)
+        ran += 1
+    return ran
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
+
+
+def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_id,
+               interactive) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    from orchestrator.execute import _train_and_evaluate, git_commit
+    from orchestrator.tracking.runs import RunLogger, flatten
+    from orchestrator.tracking.store import experiment_id
+
+    values = sample(trial, exp.tune.space)
+    tags = {"orchestrator.kind": "trial", "orchestrator.backend": ref.backend,
+            "orchestrator.task": exp.task, "orchestrator.file": exp.file,
+            "optuna.study_name": ref.name, "optuna.trial_number": trial.number,
+            "optuna.sampled": ",".join(values)}
+    frozen = study._storage.get_trial(trial._trial_id)
+    retried = frozen.system_attrs.get("failed_trial")
+    if retried is not None:
+        tags["optuna.retry_of"] = retried
+        _close_dead_run(uri, frozen.user_attrs.get("mlflow_run_id"), trial.number)
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    logger = RunLogger(uri, experiment_id(exp.name, uri), run_name=f"trial-{trial.number}",
+                       tags=tags, parent_run_id=parent_run_id)
+    trial.set_user_attr("mlflow_run_id", logger.run_id)
+    metric = exp.tune.metric
+    pruned_at: list[int] = []
+
+    def report(entry: Any) -> None:
+        if metric not in entry.metrics:
+            raise KeyError(f"tune.metric {metric!r} is not reported per epoch; reported: "
+                           f"{', '.join(sorted(entry.metrics))}")
+        trial.report(entry.metrics[metric], entry.epoch)
+        if trial.should_prune():
+            pruned_at.append(entry.epoch)
+            raise optuna.TrialPruned(f"pruned at epoch {entry.epoch}")
+
+    try:
+        trial_exp = trial_experiment(exp, ref.backend, trial.number, values)
+        logger.log_params({**flatten(trial_exp.config), "seed": exp.seeds[0],
+                           "backend": ref.backend})
+        data = prepared or task.prepare(trial_exp.data, seed=exp.seeds[0], folds=None)
+        if logger.run_id and data.table is not None and prepared is None:
+            logger.log_input(data.table, name=f"{exp.task}-data", source=data.source,
+                             digest=data.digest)
+        run = PlannedRun(trial_exp, ref.backend, exp.seeds[0])
+        metrics = _train_and_evaluate(run, task, backend, data, data.splits[0], logger,
+                                      interactive, log_model_uri=None,
+                                      extra_callbacks=(report,))
+        value = metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            raise FloatingPointError(f"objective {metric} is {value}")
+        logger.log_metrics({"objective": value}, heartbeat=False)
+        study.tell(trial, value)
+        logger.end("FINISHED")
+    except optuna.TrialPruned:
+        logger.set_tags({"optuna.pruned_at_epoch": pruned_at[-1] if pruned_at else "?"})
+        logger.end("KILLED")
+        study.tell(trial, state=TrialState.PRUNED)
+    except KeyboardInterrupt as exc:
+        logger.fail(exc, status="KILLED")
+        study.tell(trial, state=TrialState.FAIL)
+        retry_callback(ref.heartbeat[2])(study, study._storage.get_trial(trial._trial_id))
+        raise
+    except Exception as exc:  # recorded; the study goes on
+        reason = f"{type(exc).__name__}: {exc}"
+        trial.set_user_attr("fail_reason", reason[:1000])
+        logger.fail(exc)
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def _close_dead_run(uri: str, run_id: str | None, retry_number: int) -> None:
+    """A retried trial inherits the run id of the attempt that died (its worker was killed):
+    that run is still RUNNING; mark it KILLED."""
+    if not run_id:
+        return
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_tag(run_id, "orchestrator.killed_reason",
+                       f"its worker died; retried as trial {retry_number}")
+        client.set_terminated(run_id, "KILLED")
