@@ -238,6 +238,14 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
         if top.cv:
             raise ConfigError(file, "tune", "cannot be combined with cv (trials use the "
                                             "validation split)")
+        if top.tune.sampler.name == "grid":
+            for path, dim in top.tune.space.items():
+                if dim.when:
+                    raise ConfigError(file, f"tune.space.{path}.when", "a grid search cannot "
+                                      "have conditional dimensions")
+                if dim.type == "float" and dim.step is None:
+                    raise ConfigError(file, f"tune.space.{path}", "a grid search needs a step "
+                                      "for float ranges")
         if top.tune.metric.startswith("test/"):
             raise ConfigError(file, "tune.metric", f"{top.tune.metric!r} would tune on the test "
                               "data; use a validation metric (val/...)")

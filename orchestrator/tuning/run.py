@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config.loader import ResolvedExperiment
-from orchestrator.tuning.study import StudyRef, budget_state, load_study, study_ref, top_up
+from orchestrator.tuning.study import (StudyRef, budget_state, grid_space, load_study,
+                                      study_ref, top_up)
 from orchestrator.tuning.worker import PARENT_ATTR, work
 
 
@@ -103,7 +104,8 @@ def tune(experiments: list[ResolvedExperiment], *, workers: int = 1, storage: st
             warnings.filterwarnings("ignore", category=ExperimentalWarning)
             fail_stale_trials(study)
             parent = _parent_run(uri, exp, ref, study)
-            added = top_up(study, exp.tune.trials)
+            grid = grid_space(exp) if exp.tune.sampler.name == "grid" else None
+            added = top_up(study, exp.tune.trials, grid)
             counts = budget_state(study)
             report(f"study {ref.name}: {counts['done']} of {exp.tune.trials} trials done, "
                    f"{added} queued now, {workers} worker(s)")

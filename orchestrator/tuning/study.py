@@ -10,6 +10,7 @@ counting.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,17 +55,32 @@ def open_storage(ref: StudyRef) -> Any:
 
         return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
     interval, grace, retries = ref.heartbeat
-    return optuna.storages.RDBStorage(
-        url, heartbeat_interval=interval, grace_period=grace,
-        heartbeat_stale_trial_callback=retry_callback(retries),
-        engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
+    with warnings.catch_warnings():  # heartbeat and retry are "experimental" since Optuna 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            _driver(url), heartbeat_interval=interval, grace_period=grace,
+            heartbeat_stale_trial_callback=retry_callback(retries),
+            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
+
+
+def _driver(url: str) -> str:
+    """``postgresql://`` names SQLAlchemy's default driver (psycopg 3); use psycopg2 when that
+    is the one installed."""
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
 
 
 def retry_callback(max_retry: int) -> Any:
     """Re-enqueue a failed trial with the same parameters (Optuna records the lineage)."""
     import optuna
 
-    return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
 
 def make_sampler(exp: ResolvedExperiment) -> Any:
@@ -76,8 +92,8 @@ def make_sampler(exp: ResolvedExperiment) -> Any:
     if config.name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=config.seed,
                                             n_startup_trials=config.n_startup_trials)
-    if config.name == "grid":
-        return optuna.samplers.GridSampler(grid_space(exp), seed=config.seed)
+    if config.name == "grid":  # the grid points are enqueued by `top_up`; nothing to sample
+        return optuna.samplers.RandomSampler(seed=config.seed)
     return optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=config.n_startup_trials,
                                       multivariate=True, group=True)
 
@@ -164,10 +180,27 @@ def budget_state(study: Any) -> dict[str, int]:
     return counts
 
 
-def top_up(study: Any, budget: int) -> int:
-    """Enqueue empty trials until done + running + waiting == budget; returns how many."""
+def top_up(study: Any, budget: int, grid: dict[str, list[Any]] | None = None) -> int:
+    """Enqueue trials until done + running + waiting == budget; returns how many.
+
+    Trials are empty (the sampler fills them in) except for a grid search, whose points are
+    enqueued in order, each once, so the budget is at most the grid's size."""
+    import itertools
+
     counts = budget_state(study)
     missing = budget - counts["done"] - counts["running"] - counts["waiting"]
-    for _ in range(max(missing, 0)):
-        study.enqueue_trial({}, skip_if_exists=False)
-    return max(missing, 0)
+    if grid is None:
+        points: Any = ({} for _ in range(max(missing, 0)))
+    else:
+        taken = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False)}
+        taken |= {tuple(sorted(t.system_attrs.get("fixed_params", {}).items()))
+                  for t in study.get_trials(deepcopy=False)}
+        keys = list(grid)
+        fresh = (dict(zip(keys, values)) for values in itertools.product(*grid.values()))
+        points = itertools.islice((p for p in fresh if tuple(sorted(p.items())) not in taken),
+                                  max(missing, 0))
+    added = 0
+    for params in points:
+        study.enqueue_trial(params, skip_if_exists=False)
+        added += 1
+    return added

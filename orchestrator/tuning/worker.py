@@ -102,7 +102,12 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
     from orchestrator.tracking.runs import RunLogger, flatten
     from orchestrator.tracking.store import experiment_id
 
-    values = sample(trial, exp.tune.space)
+    try:
+        values = sample(trial, exp.tune.space)
+    except Exception as exc:  # e.g. a sampler that cannot handle the space: fail, go on
+        trial.set_user_attr("fail_reason", f"sampling: {type(exc).__name__}: {exc}"[:1000])
+        study.tell(trial, state=TrialState.FAIL)
+        return
     tags = {"orchestrator.kind": "trial", "orchestrator.backend": ref.backend,
             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
             "optuna.study_name": ref.name, "optuna.trial_number": trial.number,

@@ -1,0 +1,300 @@
+"""Tuning with Optuna on real trials: conditional spaces, pruning, the MLflow run tree, NaN
+trials, interrupt and resume on SQLite, and several workers on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from orchestrator.cli import main
+
+BASE = {
+    "task": "digits",
+    "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+    "optimizer": {"name": "adam"},
+    "train": {"epochs": 3, "batch_size": 128},
+    "backends": ["torch"],
+}
+SPACE = {
+    "optimizer.name": {"type": "categorical", "choices": ["sgd", "momentum", "nesterov", "adam"]},
+    "optimizer.lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
+    "optimizer.momentum": {"type": "float", "low": 0.5, "high": 0.95,
+                           "when": {"optimizer.name": ["momentum", "nesterov"]}},
+    "optimizer.beta1": {"type": "float", "low": 0.8, "high": 0.95,
+                        "when": {"optimizer.name": ["adam"]}},
+}
+
+
+def _config(name: str, trials: int, **tune) -> dict:
+    return {**BASE, "name": name,
+            "tune": {"metric": "val/loss", "direction": "minimize", "trials": trials,
+                     "sampler": {"name": "random", "seed": 1},
+                     "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
+                     "space": SPACE, **tune}}
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {**os.environ, "ORCHESTRATOR_MLRUNS": str(root)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def _write(tmp_path: Path, config: dict) -> Path:
+    path = tmp_path / f"{config['name']}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _cli(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], text=True,
+                          capture_output=True, env=_env(tmp_path / "mlruns"), timeout=timeout)
+
+
+def _study(root: Path, name: str, storage: str | None = None) -> optuna.Study:
+    from orchestrator.tuning.study import _driver
+
+    return optuna.load_study(study_name=name,
+                             storage=_driver(storage or f"sqlite:///{root / 'optuna.db'}"))
+
+
+def _mlflow_runs(root: Path, experiment: str) -> dict[str, list]:
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    out: dict[str, list] = {}
+    for run in runs:
+        out.setdefault(run.data.tags.get("orchestrator.kind"), []).append(run)
+    return out
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
+    config = _config("tune-smoke", 8)
+    config["backends"] = [backend]
+    proc = _cli(tmp_path, "tune", str(_write(tmp_path, config)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Best per study" in proc.stdout
+    root = tmp_path / "mlruns"
+    study = _study(root, f"tune-smoke-{backend}")
+    states = [t.state for t in study.trials]
+    assert len(states) == 8 and optuna.trial.TrialState.PRUNED in states
+    # conditional space: each trial carries exactly the parameters of its branch
+    for trial in study.trials:
+        name = trial.params["optimizer.name"]
+        expected = {"optimizer.name", "optimizer.lr"} | (
+            {"optimizer.momentum"} if name in ("momentum", "nesterov") else
+            {"optimizer.beta1"} if name == "adam" else set())
+        assert set(trial.params) == expected, trial.params
+    runs = _mlflow_runs(root, "tune-smoke")
+    (parent,) = runs["study"]
+    children = runs["trial"]
+    assert len(children) == 8
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["optuna.study_name"] == f"tune-smoke-{backend}"
+    assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
+    by_number = {int(r.data.tags["optuna.trial_number"]): r for r in children}
+    for trial in study.trials:
+        run = by_number[trial.number]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
+        assert run.data.params["optimizer.name"] == trial.params["optimizer.name"]
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            assert run.info.status == "KILLED"
+            assert int(run.data.tags["optuna.pruned_at_epoch"]) == max(trial.intermediate_values)
+        else:
+            assert run.info.status == "FINISHED"
+            assert run.data.metrics["objective"] == pytest.approx(trial.value)
+    best = study.best_trial
+    assert parent.data.metrics["best/value"] == pytest.approx(best.value)
+    for key, value in best.params.items():
+        assert parent.data.tags[f"best.{key}"] == str(value)
+    assert parent.data.metrics["trials/pruned"] == states.count(optuna.trial.TrialState.PRUNED)
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert "plots/optimization_history.png" in plots
+    import pandas as pd
+
+    frame = pd.read_parquet(root / "tuning" / f"tune-smoke-{backend}.parquet")
+    assert len(frame) == 8 and {"number", "value", "state", "duration"} <= set(frame.columns)
+
+
+def test_a_nan_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path) -> None:
+    config = _config("tune-nan", 4, pruner={"name": "none"})
+    config["tune"]["space"] = {"optimizer.name": {"type": "categorical", "choices": ["sgd"]},
+                               "optimizer.lr": {"type": "float", "low": 1e-3, "high": 1e12,
+                                                "log": True}}
+    config["tune"]["sampler"] = {"name": "grid"}
+    config["tune"]["space"]["optimizer.lr"] = {"type": "categorical", "choices": [1e12, 0.05]}
+    config["tune"]["trials"] = 2
+    proc = _cli(tmp_path, "tune", str(_write(tmp_path, config)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    study = _study(tmp_path / "mlruns", "tune-nan-torch")
+    by_lr = {t.params["optimizer.lr"]: t for t in study.trials}
+    assert by_lr[1e12].state == optuna.trial.TrialState.FAIL
+    assert "training loss is" in by_lr[1e12].user_attrs["fail_reason"]
+    assert by_lr[0.05].state == optuna.trial.TrialState.COMPLETE
+    runs = _mlflow_runs(tmp_path / "mlruns", "tune-nan")["trial"]
+    failed = next(r for r in runs if r.info.status == "FAILED")
+    assert "NonFiniteLossError" in failed.data.tags["orchestrator.error"]
+
+
+def _trial_states(db: Path) -> list[str]:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return [r[0] for r in conn.execute("SELECT state FROM trials")]
+    except sqlite3.Error:
+        return []
+
+
+def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> None:
+    config = _config("tune-resume", 6, pruner={"name": "none"})
+    config["train"]["epochs"] = 6
+    path = _write(tmp_path, config)
+    root = tmp_path / "mlruns"
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "tune", str(path)],
+                            env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while _trial_states(root / "optuna.db").count("COMPLETE") < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, "no trial completed"
+        time.sleep(0.5)
+    completed_before = {t.number: t.params for t in _study(root, "tune-resume-torch").trials
+                        if t.state == optuna.trial.TrialState.COMPLETE}
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    again = _cli(tmp_path, "tune", str(path))
+    assert again.returncode == 0, again.stdout + again.stderr
+    study = _study(root, "tune-resume-torch")
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 6  # the total budget, not 6 more
+    kept = {t.number: t.params for t in finished}
+    assert all(kept[n] == p for n, p in completed_before.items())
+    runs = _mlflow_runs(root, "tune-resume")
+    assert len(runs["study"]) == 1 and runs["study"][0].info.status == "FINISHED"
+    statuses = [r.info.status for r in runs["trial"]]
+    assert "RUNNING" not in statuses
+    assert statuses.count("FINISHED") == 6
+    interrupted = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    for trial in interrupted:  # the interrupted trial was retried with the same parameters
+        retry = next(t for t in study.trials
+                     if t.system_attrs.get("failed_trial") == trial.number)
+        assert retry.params == trial.params
+
+
+@pytest.fixture
+def postgres_url():
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"orchestrator_test_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({exc})")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.close()
+
+
+def test_workers_on_postgres_finish_exactly_the_budget_despite_a_killed_worker(
+        tmp_path, postgres_url) -> None:
+    budget = 8
+    config = _config("tune-pg", budget, pruner={"name": "none"},
+                     heartbeat={"interval": 1, "grace": 4, "max_retry": 3})
+    config["train"]["epochs"] = 8
+    path = _write(tmp_path, config)
+    root = tmp_path / "mlruns"
+    created = _cli(tmp_path, "tune", str(path), "--workers", "0", "--storage", postgres_url)
+    assert created.returncode == 0, created.stdout + created.stderr
+    workers = [subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "worker", str(path),
+                                 "--storage", postgres_url], env=_env(root),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True) for _ in range(3)]
+    study = _study(root, "tune-pg-torch", postgres_url)
+    deadline = time.monotonic() + 300
+    victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, "no trial started"
+        time.sleep(0.5)
+        running = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING
+                   and t.intermediate_values]
+        if running:
+            victim = running[0]
+    # kill the worker running that trial: find it through the trial's MLflow run pid tag
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    pid = int(client.get_run(victim.user_attrs["mlflow_run_id"]).data.tags["orchestrator.pid"])
+    killed = next(w for w in workers if _descends(pid, w.pid))
+    os.killpg(killed.pid, signal.SIGKILL)
+    for worker in workers:
+        out, _ = worker.communicate(timeout=600)
+        if worker is not killed:
+            assert worker.returncode == 0, out
+    trials = study.get_trials()
+    states = [t.state for t in trials]
+    dead = next(t for t in trials if t.number == victim.number)
+    assert dead.state == optuna.trial.TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].params == victim.params
+    assert retries[0].state == optuna.trial.TrialState.COMPLETE
+    assert states.count(optuna.trial.TrialState.COMPLETE) == budget
+    assert len(trials) == budget + 1  # nothing ran twice except the retry
+    dead_run = client.get_run(victim.user_attrs["mlflow_run_id"])
+    assert dead_run.info.status == "KILLED"
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` is ``ancestor`` or one of its descendants (Linux /proc)."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+    return False
+
+
+@pytest.mark.parametrize(("change", "key", "words"), [
+    ({"optimizer.lr": {"type": "float", "low": 1.0, "high": 0.1}}, "tune.space.optimizer.lr",
+     "empty range"),
+    ({"optimizer.lr": {"type": "float", "low": 0.0, "high": 0.1, "log": True}},
+     "tune.space.optimizer.lr", "log-scale range needs low > 0"),
+    ({"optimizer.betas": {"type": "float", "low": 0.1, "high": 0.2}},
+     "tune.space.optimizer.betas", "no hyperparameter 'betas'"),
+    ({"modle.hidden": {"type": "int", "low": 1, "high": 2}}, "tune.space.modle.hidden",
+     "did you mean 'model'"),
+    ({"optimizer.momentum": {"type": "float", "low": 0.1, "high": 0.9,
+                             "when": {"optimizer.kind": ["sgd"]}}},
+     "tune.space.optimizer.momentum.when.optimizer.kind", "declared earlier"),
+    ({"loss.gamma": {"type": "float", "low": 0.0, "high": 5.0}}, "tune.space.loss.gamma",
+     "no hyperparameter 'gamma'"),
+])
+def test_bad_search_spaces_are_rejected_before_launch(tmp_path, capsys, change, key,
+                                                      words) -> None:
+    config = _config("bad-space", 2)
+    config["tune"]["space"] = {"optimizer.name": {"type": "categorical",
+                                                  "choices": ["sgd", "adam"]}, **change}
+    code = main(["validate", str(_write(tmp_path, config))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert key in err and words in err, err
+
+
+def test_tuning_on_test_data_is_refused(tmp_path, capsys) -> None:
+    config = _config("leaky", 2)
+    config["tune"]["metric"] = "test/accuracy"
+    assert main(["validate", str(_write(tmp_path, config))]) == 2
+    assert "would tune on the test data" in capsys.readouterr().err
