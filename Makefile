@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 venv: $(STAMP)
 
 demo: venv
-	$(BIN)/orchestrator plugins
-	$(BIN)/orchestrator parity
+	$(BIN)/orchestrator run experiments/*.yaml
 
 test: venv
 	$(BIN)/python -m pytest

@@ -23,6 +23,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                 "components": {k: list(v) for k, v in b.components.items()},
                 "missing": {k: list(v) for k, v in b.missing().items()},
             } for b in backends],
+            "tasks": [{"name": name, "plugin": state.tasks.plugin(name),
+                       "summary": state.tasks.get(name).summary}
+                      for name in state.tasks.names()],
             "failures": [{"name": f.name, "target": f.target, "stage": f.stage,
                           "error": f.error} for f in state.failures],
             "components": {k: list(v) for k, v in catalogue.all_names().items()},
@@ -52,6 +55,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                      for b in backends]
             matrix.add_row(kind, name, *marks)
     console.print(matrix)
+
+    tasks = Table(title="Tasks", title_justify="left")
+    for column in ("task", "plugin", "summary"):
+        tasks.add_column(column)
+    for name in state.tasks.names():
+        tasks.add_row(name, state.tasks.plugin(name), state.tasks.get(name).summary)
+    console.print(tasks)
 
     for f in state.failures:
         where = f" ({f.target})" if f.target else ""

@@ -199,3 +199,29 @@ def test_sigkill_leaves_running_which_the_next_start_marks_killed(tmp_path) -> N
     marked = client.get_run(run_id)
     assert marked.info.status == "KILLED"
     assert "no longer exists" in marked.data.tags["orchestrator.killed_reason"]
+
+
+def test_ui_serves_the_same_store(tmp_path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "ui", "--port", str(port)],
+                            env=_env(tmp_path / "mlruns"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert time.monotonic() < deadline and proc.poll() is None, "the UI did not start"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

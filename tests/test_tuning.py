@@ -298,3 +298,21 @@ def test_tuning_on_test_data_is_refused(tmp_path, capsys) -> None:
     config["tune"]["metric"] = "test/accuracy"
     assert main(["validate", str(_write(tmp_path, config))]) == 2
     assert "would tune on the test data" in capsys.readouterr().err
+
+
+def test_two_workers_on_a_journal_file_share_one_budget(tmp_path) -> None:
+    config = _config("tune-journal", 4, pruner={"name": "none"})
+    config["train"]["epochs"] = 1
+    journal = tmp_path / "study.log"
+    proc = _cli(tmp_path, "tune", str(_write(tmp_path, config)), "--workers", "2",
+                "--storage", f"journal:{journal}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.load_study(study_name="tune-journal-torch",
+                              storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    runs = _mlflow_runs(tmp_path / "mlruns", "tune-journal")
+    assert len(runs["trial"]) == 4
+    assert len({r.data.tags["orchestrator.pid"] for r in runs["trial"]}) == 2  # both worked

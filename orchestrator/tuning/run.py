@@ -33,6 +33,8 @@ class StudyResult:
     best_params: dict[str, Any] = field(default_factory=dict)
     parquet: str | None = None
     parent_run_id: str | None = None
+    epochs_run: int = 0
+    best_test: dict[str, float] = field(default_factory=dict)
 
 
 def _redact(url: str) -> str:
@@ -178,15 +180,28 @@ def finalize(exp: ResolvedExperiment, ref: StudyRef, uri: str, parent: Any,
     counts = budget_state(study)
     result = StudyResult(exp.name, ref.backend, ref.name, "RUNNING", counts,
                          parent_run_id=parent.run_id)
-    parent.log_metrics({f"trials/{k}": v for k, v in counts.items()}, heartbeat=False)
+    # epochs actually trained (what pruning saves), against the budget's full length
+    epochs_run = sum(len(t.intermediate_values) for t in study.trials)
+    parent.log_metrics({**{f"trials/{k}": v for k, v in counts.items()},
+                        "trials/epochs_run": epochs_run,
+                        "trials/epochs_without_pruning": exp.tune.trials * exp.train.epochs},
+                       heartbeat=False)
+    result.epochs_run = epochs_run
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
         best = study.best_trial
         result.best_value, result.best_params = best.value, dict(best.params)
-        parent.log_metrics({"best/value": best.value, "best/trial": best.number},
+        best_run = best.user_attrs.get("mlflow_run_id", "")
+        held_out = {}
+        if best_run:  # the best trial's held-out (test) metrics, for the record
+            held_out = {f"best/{k}": v for k, v in
+                        parent.client.get_run(best_run).data.metrics.items()
+                        if k.startswith("test/")}
+        result.best_test = {k.removeprefix("best/"): v for k, v in held_out.items()}
+        parent.log_metrics({"best/value": best.value, "best/trial": best.number, **held_out},
                            heartbeat=False)
         parent.set_tags({**{f"best.{k}": v for k, v in best.params.items()},
-                         "best.mlflow_run_id": best.user_attrs.get("mlflow_run_id", "")})
+                         "best.mlflow_run_id": best_run})
     frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "duration",
                                           "datetime_start", "datetime_complete",
                                           "user_attrs"))
@@ -238,15 +253,18 @@ def results_table(results: list[StudyResult]):
     from rich.table import Table
 
     table = Table(title="Best per study", title_justify="left")
-    for column in ("study", "backend", "status", "complete", "pruned", "failed", "best value",
-                   "best parameters"):
+    for column in ("study", "backend", "status", "complete", "pruned", "failed", "epochs",
+                   "best value", "best parameters", "best trial on test"):
         table.add_column(column)
     for r in results:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in r.best_params.items())
+        test = ", ".join(f"{k.removeprefix('test/')}={v:.4f}"
+                         for k, v in sorted(r.best_test.items())[:3])
         table.add_row(escape(r.study_name), r.backend, r.status, str(r.counts["complete"]),
-                      str(r.counts["pruned"]), str(r.counts["failed"]),
-                      "-" if r.best_value is None else f"{r.best_value:.4f}", escape(params))
+                      str(r.counts["pruned"]), str(r.counts["failed"]), str(r.epochs_run),
+                      "-" if r.best_value is None else f"{r.best_value:.4f}", escape(params),
+                      escape(test) or "-")
     return table
 
 

@@ -1,4 +1,4 @@
-"""The canonical losses in torch: one function per catalogue loss, mean-reduced, stable logits paths.
+"""The canonical losses in torch: one function per catalogue loss, mean-reduced, stable on logits.
 
 Every loss reduces by the mean over all axes except a class axis. Probabilities are clipped to
 [1e-7, 1 - 1e-7] before any log (the canonical clipping, not ``BCELoss``'s log clamp at -100);
