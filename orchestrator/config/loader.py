@@ -342,7 +342,7 @@ def _check_space(file: str, base: dict[str, Any], tune: Any, name: str,
         seen[path] = dim
         probe = copy.deepcopy(base)
         for condition, values in _conditions(path, tune.space).items():
-            set_dotted(probe, condition, values[0], file)
+            _set_sample(probe, condition, values[0], file)
         samples = dim.choices if dim.type == "categorical" else [dim.low, dim.high]
         for value in samples:
             if dim.type == "int":
