@@ -81,6 +81,9 @@ def test_bad_option_values_are_rejected():
         resolve(experiment(data={"label": "y"}), "x.yaml")
     with pytest.raises(ConfigError, match=r"data\.source: .*give one of them"):
         resolve(experiment(data={"source": "hiva", "path": "t.csv"}), "x.yaml")
+    with pytest.raises(ConfigError, match=r"data\.source: 'hypothyroids' is neither .*did you "
+                                          r"mean 'hypothyroid'"):
+        resolve(experiment(data={"source": "hypothyroids"}), "x.yaml")
 
 
 # --- prepare() on hypothyroid -------------------------------------------------------------------

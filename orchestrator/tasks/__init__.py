@@ -11,7 +11,10 @@ from orchestrator.registry import TaskRegistry
 def orchestrator_add_tasks(registry: TaskRegistry) -> None:
     from orchestrator.tasks.digits import DigitsTask
     from orchestrator.tasks.embedding import EmbeddingTask
+    from orchestrator.tasks.har import HarTask
     from orchestrator.tasks.imbalanced import ImbalancedTask
+    from orchestrator.tasks.text import TextTask
+    from orchestrator.tasks.vanishing import VanishingTask
 
-    for task in (DigitsTask, ImbalancedTask, EmbeddingTask):
+    for task in (DigitsTask, ImbalancedTask, EmbeddingTask, HarTask, TextTask, VanishingTask):
         registry.add_task(task)

@@ -42,6 +42,9 @@ class Augment(Options):
     rotation_deg: float = Field(0.0, ge=0, le=180)  # max angle of a random 3-D rotation
     scale: float = Field(0.0, ge=0, lt=1)  # amplitude factor drawn from U(1 - scale, 1 + scale)
     jitter: float = Field(0.0, ge=0)  # Gaussian noise std, in standardized units
+    # per-channel signs of the mirror image (e.g. the watch on the other wrist), applied to a
+    # random half of the augmented windows; () for none
+    mirror: tuple[float, ...] = ()
 
 
 class HarData(Options):
@@ -105,7 +108,7 @@ class HarTask(Task):
             raise ValueError(f"data.source: {data.source}: file not found (use 'watch' or a "
                              "Parquet/CSV recordings table)")
         if data.augment.copies == 0 and (data.augment.rotation_deg or data.augment.scale
-                                         or data.augment.jitter):
+                                         or data.augment.jitter or data.augment.mirror):
             raise ValueError("data.augment.copies: augmentation is set but copies is 0")
 
     def components(self, model: HarModel) -> list[tuple[str, str]]:
@@ -221,7 +224,7 @@ class HarTask(Task):
         frame = pd.DataFrame(matrix, index=names, columns=names).rename_axis("true").reset_index()
         return Evaluation(metrics, {"plots/confusion_matrix.png": figure},
                           texts={"split.json": _json(split.info)},
-                          tables={"confusion_matrix.json": frame})
+                          tables={"tables/confusion_matrix.csv": frame})
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -333,6 +336,9 @@ def _windows(data: HarData) -> tuple[str, dict, dict[str, np.ndarray]]:
     names = {"classes": [str(c) for c in arrays["classes"]],
              "channels": [str(c) for c in arrays["channels"]],
              "rate_hz": float(arrays["rate_hz"][0]), "source": str(arrays["source"][0])}
+    if data.augment.mirror and len(data.augment.mirror) != len(names["channels"]):
+        raise DataError(f"data.augment.mirror: {len(data.augment.mirror)} signs for "
+                        f"{len(names['channels'])} channels ({', '.join(names['channels'])})")
     if (data.magnitudes or data.augment.rotation_deg) and len(names["channels"]) % 3:
         what = "data.magnitudes" if data.magnitudes else "data.augment.rotation_deg"
         raise DataError(f"{what}: needs channels in x, y, z triples of one sensor frame; "
@@ -390,6 +396,9 @@ def _preprocess_train(x: np.ndarray, y: np.ndarray, data: HarData, seed: list[in
             rot = _rotations(rng, n, aug.rotation_deg)
             for i in range(0, c - c % 3, 3):  # one rotation per window, for every triple
                 copy[..., i:i + 3] = np.einsum("ntj,nkj->ntk", copy[..., i:i + 3], rot)
+        if aug.mirror:
+            flip = rng.random(n) < 0.5
+            copy[flip] *= np.asarray(aug.mirror, dtype=np.float64)
         if aug.scale:
             copy *= rng.uniform(1 - aug.scale, 1 + aug.scale, size=(n, 1, 1))
         shaped = _shape(copy, data)

@@ -29,7 +29,7 @@ from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
 
 BUILTIN = ("hypothyroid", "hiva")
 CACHE_NAME = "imbalanced"
-CACHE_VERSION = 1  # bump when prepare()'s output changes for the same inputs
+CACHE_VERSION = 2  # bump when prepare()'s output changes for the same inputs
 
 
 class ImbalancedData(Options):
@@ -130,7 +130,8 @@ def _build(data: ImbalancedData, seed: int, folds: int | None) -> dict[str, np.n
         except ValueError as exc:  # a class with one row, or a test set smaller than the classes
             raise DataError(f"data.test_size: {data.test_size}: cannot stratify {len(y)} rows: "
                             f"{exc}") from None
-    out: dict[str, np.ndarray] = {"raw": raw, "y": y, "names": np.array(names, dtype=str)}
+    out: dict[str, np.ndarray] = {"raw": raw, "y": y, "names": np.array(names, dtype=str),
+                                  "label": np.array([label], dtype=str)}
     for k, (train_idx, test_idx) in enumerate(cuts):
         val_idx = np.zeros(0, dtype=np.int64)
         if data.val_size:
@@ -192,8 +193,15 @@ class ImbalancedTask(Task):
         if data.label is not None and _file_source(data) is None:
             raise ValueError(f"data.label: only for a file source; {data.source!r} has its own "
                              "label column")
-        if data.source not in BUILTIN and not data.source.strip():
-            raise ValueError("data.source: empty; give hypothyroid, hiva or a file path")
+        if data.source not in BUILTIN and data.path is None:
+            from orchestrator.data.errors import did_you_mean
+            from orchestrator.data.files import SUFFIXES
+
+            if not data.source.lower().endswith(SUFFIXES):
+                raise ValueError(
+                    f"data.source: {data.source!r} is neither a built-in data set "
+                    f"({', '.join(BUILTIN)}) nor a file ({', '.join(SUFFIXES)})"
+                    + did_you_mean(data.source, BUILTIN))
 
     def prepare(self, data: ImbalancedData, *, seed: int, folds: int | None) -> Prepared:
         import pandas as pd
@@ -232,7 +240,8 @@ class ImbalancedTask(Task):
                 info={"train_positives": int(arrays[f"y_train_{k}"].sum()),
                       "test_positives": int(arrays[f"y_test_{k}"].sum())}))
         y = arrays["y"]
-        table = pd.DataFrame(arrays["raw"], columns=list(names)).assign(label=y)
+        table = pd.DataFrame(arrays["raw"], columns=list(names))
+        table[str(arrays["label"][0])] = y
         meta = {"feature_names": names, "inputs": int(splits[0].x_train.shape[1]),
                 "input_names": tuple(str(n) for n in arrays["output_names_0"]),
                 "rows": int(len(y)), "positives": int(y.sum()),

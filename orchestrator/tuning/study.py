@@ -86,6 +86,9 @@ def retry_callback(max_retry: int) -> Any:
 def make_sampler(exp: ResolvedExperiment) -> Any:
     import optuna
 
+    # multivariate/group TPE and the heartbeat are marked experimental, for years now
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
     config = exp.tune.sampler
     if config.name == "random":
         return optuna.samplers.RandomSampler(seed=config.seed)
