@@ -223,7 +223,8 @@ def _train_and_evaluate(run, task, backend, prepared, split, logger, interactive
 
 
 class _EarlyStopping:
-    """Stop when the metric has not improved for ``patience`` epochs; remember the best weights."""
+    """Stop when the metric has not improved for ``patience`` epochs; remember the best weights
+    (on a tie the later epoch: a saturated validation metric must not pin an early one)."""
 
     def __init__(self, config, model) -> None:
         self.metric, self.patience = config.metric, config.patience
@@ -239,7 +240,7 @@ class _EarlyStopping:
             raise KeyError(f"train.early_stopping.metric: {self.metric!r} is not reported; "
                            f"reported: {', '.join(sorted(entry.metrics))}")
         value = self.sign * entry.metrics[self.metric]
-        if value < self.best:
+        if value <= self.best:  # on a tie, the later (longer-trained) epoch
             self.best, self.best_epoch = value, entry.epoch
             self.best_weights = self.model.get_weights()
         elif entry.epoch - self.best_epoch >= self.patience:

@@ -149,7 +149,7 @@ def _build(data: ImbalancedData, seed: int, folds: int | None) -> dict[str, np.n
     return out
 
 
-def recall_plot(y_true: np.ndarray, scores: np.ndarray, title: str) -> Any:
+def precision_recall_plot(y_true: np.ndarray, scores: np.ndarray, title: str) -> Any:
     """The precision-recall curve, its average precision and the no-skill line (prevalence)."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
@@ -286,7 +286,7 @@ class ImbalancedTask(Task):
         figures = {
             "plots/confusion_matrix.png": confusion_matrix(
                 matrix, ["negative", "positive"], f"test{where}, threshold 0.5"),
-            "plots/precision_recall.png": recall_plot(split.y_test, scores,
-                                                      f"precision-recall, test{where}"),
+            "plots/precision_recall.png": precision_recall_plot(
+                split.y_test, scores, f"precision-recall, test{where}"),
         }
         return Evaluation(metrics, figures)

@@ -54,8 +54,8 @@ class ForeachOptimizer:
                 self._state["v"] = [torch.zeros_like(p) for p in self.params]
 
     def set_learning_rate(self, lr: float) -> None:
-        if not lr > 0:
-            raise ValueError(f"learning rate must be > 0, got {lr}")
+        if not lr >= 0:  # 0 is a legitimate end point of a schedule
+            raise ValueError(f"learning rate must be >= 0, got {lr}")
         self.lr = float(lr)
 
     @torch.no_grad()
