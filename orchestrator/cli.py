@@ -157,7 +157,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from orchestrator.plan import make_plan, plan_table
 
@@ -172,7 +171,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _cmd_plan(args)
-    from rich.console import Console
 
     from orchestrator.plan import make_plan
     from orchestrator.runner import run_experiments

@@ -219,7 +219,7 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
 
     backends = plugin_manager.backends()
     try:
-        task_cls = plugin_manager.tasks().get(top.task)
+        plugin_manager.tasks().get(top.task)  # an unknown task fails here, with the closest name
     except RegistryError as exc:
         raise ConfigError(file, "task", str(exc)) from None
     chosen = tuple(top.backends or backends.names())

@@ -46,33 +46,10 @@ class DigitsTask(Task):
               "categorical_focal")
 
     def prepare(self, data: DigitsData, *, seed: int, folds: int | None) -> Prepared:
-        import pandas as pd
-        from sklearn.model_selection import StratifiedKFold, train_test_split
-
-        from orchestrator.data.cache import digest
-        from orchestrator.data.digits import load_digits_split
-
-        whole = load_digits_split(test_size=data.test_size, seed=seed)
-        x = np.concatenate([whole.x_train, whole.x_test])
-        y = np.concatenate([whole.y_train, whole.y_test])
-        if folds:
-            cuts = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
-        else:
-            n_train = len(whole.x_train)
-            cuts = [(np.arange(n_train), np.arange(n_train, len(x)))]
-        splits = []
-        for k, (train_idx, test_idx) in enumerate(cuts):
-            x_val = y_val = None
-            if data.val_size:
-                train_idx, val_idx = train_test_split(train_idx, test_size=data.val_size,
-                                                      random_state=seed, stratify=y[train_idx])
-                x_val, y_val = x[val_idx], y[val_idx]
-            splits.append(Split(x[train_idx], y[train_idx], x_val, y_val, x[test_idx],
-                                y[test_idx], fold=k if folds else None))
-        table = pd.DataFrame(x, columns=list(whole.feature_names)).assign(label=y)
-        return Prepared(tuple(splits), digest("digits", x, y, data.model_dump(), seed, folds),
-                        "scikit-learn:load_digits",
-                        {"classes": CLASSES, "loss_threshold": data.loss_threshold}, table)
+        return digits_prepared(data.test_size, data.val_size, seed=seed, folds=folds,
+                               tag="digits", meta={"classes": CLASSES,
+                                                   "loss_threshold": data.loss_threshold},
+                               options=data.model_dump())
 
     def model_spec(self, model: DigitsModel, prepared: Prepared) -> ModelSpec:
         return models.normalization_network(64, CLASSES, norm=model.norm, hidden=model.hidden,
@@ -93,3 +70,35 @@ class DigitsTask(Task):
             history.get("train/loss", []), prepared.meta["loss_threshold"])
         figure = confusion_matrix(matrix, [str(c) for c in range(CLASSES)], "digits: test")
         return Evaluation(metrics, {"plots/confusion_matrix.png": figure})
+
+
+def digits_prepared(test_size: float, val_size: float, *, seed: int, folds: int | None,
+                    tag: str, meta: dict, options: dict) -> Prepared:
+    """The digits split (or stratified folds), with a stratified validation part carved from
+    each training part; shared by the digits and embedding tasks."""
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    from orchestrator.data.cache import digest
+    from orchestrator.data.digits import load_digits_split
+
+    whole = load_digits_split(test_size=test_size, seed=seed)
+    x = np.concatenate([whole.x_train, whole.x_test])
+    y = np.concatenate([whole.y_train, whole.y_test])
+    if folds:
+        cuts = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
+    else:
+        n_train = len(whole.x_train)
+        cuts = [(np.arange(n_train), np.arange(n_train, len(x)))]
+    splits = []
+    for k, (train_idx, test_idx) in enumerate(cuts):
+        x_val = y_val = None
+        if val_size:
+            train_idx, val_idx = train_test_split(train_idx, test_size=val_size,
+                                                  random_state=seed, stratify=y[train_idx])
+            x_val, y_val = x[val_idx], y[val_idx]
+        splits.append(Split(x[train_idx], y[train_idx], x_val, y_val, x[test_idx],
+                            y[test_idx], fold=k if folds else None))
+    table = pd.DataFrame(x, columns=list(whole.feature_names)).assign(label=y)
+    return Prepared(tuple(splits), digest(tag, x, y, options, seed, folds),
+                    "scikit-learn:load_digits", meta, table)

@@ -137,33 +137,12 @@ class EmbeddingTask(Task):
                 "the triplets inside each batch: use batch_hard or batch_all")
 
     def prepare(self, data: EmbeddingData, *, seed: int, folds: int | None) -> Prepared:
-        import pandas as pd
-        from sklearn.model_selection import StratifiedKFold, train_test_split
+        from orchestrator.tasks.digits import digits_prepared
 
-        from orchestrator.data.cache import digest
-        from orchestrator.data.digits import load_digits_split
-
-        whole = load_digits_split(test_size=data.test_size, seed=seed)
-        x = np.concatenate([whole.x_train, whole.x_test])
-        y = np.concatenate([whole.y_train, whole.y_test])
-        if folds:
-            cuts = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
-        else:
-            n_train = len(whole.x_train)
-            cuts = [(np.arange(n_train), np.arange(n_train, len(x)))]
-        splits = []
-        for k, (train_idx, test_idx) in enumerate(cuts):
-            x_val = y_val = None
-            if data.val_size:
-                train_idx, val_idx = train_test_split(train_idx, test_size=data.val_size,
-                                                      random_state=seed, stratify=y[train_idx])
-                x_val, y_val = x[val_idx], y[val_idx]
-            splits.append(Split(x[train_idx], y[train_idx], x_val, y_val, x[test_idx],
-                                y[test_idx], fold=k if folds else None))
-        table = pd.DataFrame(x, columns=list(whole.feature_names)).assign(label=y)
-        return Prepared(tuple(splits), digest("digits-embedding", x, y, data.model_dump(), seed,
-                                              folds),
-                        "scikit-learn:load_digits", {"classes": CLASSES, "knn": data.knn}, table)
+        return digits_prepared(data.test_size, data.val_size, seed=seed, folds=folds,
+                               tag="digits-embedding",
+                               meta={"classes": CLASSES, "knn": data.knn},
+                               options=data.model_dump())
 
     def model_spec(self, model: EmbeddingModel, prepared: Prepared) -> ModelSpec:
         return models.mlp(INPUTS, model.dim, hidden=tuple(model.hidden),

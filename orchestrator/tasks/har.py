@@ -101,9 +101,6 @@ class HarTask(Task):
         if data.window % data.downsample:
             raise ValueError(f"data.downsample: {data.downsample} must divide data.window "
                              f"({data.window})")
-        if data.stride % data.downsample or (data.train_stride or data.stride) % data.downsample:
-            raise ValueError(f"data.downsample: {data.downsample} must divide data.stride "
-                             "and data.train_stride")
         if data.source != "watch" and not Path(data.source).expanduser().exists():
             raise ValueError(f"data.source: {data.source}: file not found (use 'watch' or a "
                              "Parquet/CSV recordings table)")
