@@ -23,7 +23,7 @@ BASE = {
     "task": "digits",
     "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
     "optimizer": {"name": "adam"},
-    "train": {"epochs": 3, "batch_size": 128},
+    "train": {"epochs": 2, "batch_size": 128},
     "backends": ["torch"],
 }
 SPACE = {
@@ -80,7 +80,7 @@ def _mlflow_runs(root: Path, experiment: str) -> dict[str, list]:
 
 @pytest.mark.parametrize("backend", ["torch", "tensorflow"])
 def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
-    config = _config("tune-smoke", 8)
+    config = _config("tune-smoke", 6)
     config["backends"] = [backend]
     proc = _cli(tmp_path, "tune", str(_write(tmp_path, config)))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -88,7 +88,7 @@ def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
     root = tmp_path / "mlruns"
     study = _study(root, f"tune-smoke-{backend}")
     states = [t.state for t in study.trials]
-    assert len(states) == 8 and optuna.trial.TrialState.PRUNED in states
+    assert len(states) == 6 and optuna.trial.TrialState.PRUNED in states
     # conditional space: each trial carries exactly the parameters of its branch
     for trial in study.trials:
         name = trial.params["optimizer.name"]
@@ -99,7 +99,7 @@ def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
     runs = _mlflow_runs(root, "tune-smoke")
     (parent,) = runs["study"]
     children = runs["trial"]
-    assert len(children) == 8
+    assert len(children) == 6
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["optuna.study_name"] == f"tune-smoke-{backend}"
     assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
@@ -126,7 +126,7 @@ def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
     import pandas as pd
 
     frame = pd.read_parquet(root / "tuning" / f"tune-smoke-{backend}.parquet")
-    assert len(frame) == 8 and {"number", "value", "state", "duration"} <= set(frame.columns)
+    assert len(frame) == 6 and {"number", "value", "state", "duration"} <= set(frame.columns)
 
 
 def test_a_nan_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path) -> None:
@@ -158,8 +158,8 @@ def _trial_states(db: Path) -> list[str]:
 
 
 def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> None:
-    config = _config("tune-resume", 6, pruner={"name": "none"})
-    config["train"]["epochs"] = 6
+    config = _config("tune-resume", 4, pruner={"name": "none"})
+    config["train"]["epochs"] = 4
     path = _write(tmp_path, config)
     root = tmp_path / "mlruns"
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "tune", str(path)],
@@ -178,14 +178,14 @@ def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> 
     assert again.returncode == 0, again.stdout + again.stderr
     study = _study(root, "tune-resume-torch")
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(finished) == 6  # the total budget, not 6 more
+    assert len(finished) == 4  # the total budget, not 4 more
     kept = {t.number: t.params for t in finished}
     assert all(kept[n] == p for n, p in completed_before.items())
     runs = _mlflow_runs(root, "tune-resume")
     assert len(runs["study"]) == 1 and runs["study"][0].info.status == "FINISHED"
     statuses = [r.info.status for r in runs["trial"]]
     assert "RUNNING" not in statuses
-    assert statuses.count("FINISHED") == 6
+    assert statuses.count("FINISHED") == 4
     interrupted = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     for trial in interrupted:  # the interrupted trial was retried with the same parameters
         retry = next(t for t in study.trials
@@ -210,10 +210,10 @@ def postgres_url():
 
 def test_workers_on_postgres_finish_exactly_the_budget_despite_a_killed_worker(
         tmp_path, postgres_url) -> None:
-    budget = 8
+    budget = 6
     config = _config("tune-pg", budget, pruner={"name": "none"},
                      heartbeat={"interval": 1, "grace": 4, "max_retry": 3})
-    config["train"]["epochs"] = 8
+    config["train"]["epochs"] = 6
     path = _write(tmp_path, config)
     root = tmp_path / "mlruns"
     created = _cli(tmp_path, "tune", str(path), "--workers", "0", "--storage", postgres_url)
