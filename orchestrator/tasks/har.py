@@ -282,10 +282,10 @@ def _rekey(message: str) -> str:
     """The loader names the file as ``data.path``; this task's key is ``data.source``, or the
     column option when a named column is at fault."""
     if message.startswith("data.path: "):
-        message = "data.source: " + message[len("data.path: "):]
-        match = re.search(r": (label|recording|subject|channel) column '", message)
-        if match and "not found" in message:
-            message = f"{_ROLE_KEYS[match.group(1)]}: " + message
+        rest = message[len("data.path: "):]
+        match = re.search(r": (label|recording|subject|channel) column '[^']*' not found", rest)
+        key = _ROLE_KEYS[match.group(1)] if match else "data.source"
+        message = f"{key}: {rest}"
     return message
 
 

@@ -116,7 +116,9 @@ class TextTask(Task):
         info = {"test_documents": [str(n) for n in arrays["test_docs"]],
                 "val_documents": [str(n) for n in arrays["val_docs"]],
                 "train_characters": int(arrays["counts"][0]),
-                "test_characters": int(arrays["counts"][1])}
+                "test_characters": int(arrays["counts"][1]),
+                "test_scored_characters": int(arrays["y_test"].shape[0]
+                                              * (data.seq_len - data.eval_context))}
         split = Split(arrays["x_train"], arrays["y_train"], x_val, y_val, arrays["x_test"],
                       arrays["y_test"], info=info)
         table = pd.DataFrame({"document": [str(n) for n in arrays["doc_names"]],
