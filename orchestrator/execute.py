@@ -12,6 +12,7 @@ import resource
 import signal
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,9 @@ def execute_run(run: PlannedRun, uri: str, *, interactive: bool,
     ``on_start(run_id)`` is called as soon as the MLflow run exists."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     _die_with_parent()
+    # MLflow hints that integer columns cannot hold missing values, once per logged schema
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer",
+                            category=UserWarning)
     from orchestrator import plugin_manager
     from orchestrator.tracking.runs import RunLogger, flatten
     from orchestrator.tracking.store import experiment_id
