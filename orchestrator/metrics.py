@@ -59,3 +59,11 @@ def epochs_to_threshold(losses: Sequence[float], threshold: float) -> float:
 def predict_in_batches(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     return np.concatenate([model.predict(x[i:i + batch_size])
                            for i in range(0, len(x), batch_size)]) if len(x) else np.zeros((0,))
+
+
+def validation_accuracy(model, split) -> dict[str, float]:
+    """``val/accuracy`` of a classifier on the split's validation part (none without one)."""
+    if split.x_val is None:
+        return {}
+    predicted = predict_in_batches(model, split.x_val).argmax(axis=-1)
+    return {"val/accuracy": float(np.mean(predicted == split.y_val))}

@@ -28,7 +28,7 @@ from pydantic import Field
 from orchestrator import models, specs
 from orchestrator.catalogue import ComponentSpec
 from orchestrator.data.errors import DataError
-from orchestrator.metrics import multiclass, predict_in_batches
+from orchestrator.metrics import multiclass, predict_in_batches, validation_accuracy
 from orchestrator.specs import Dense, Dropout, ModelSpec
 from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
 
@@ -198,10 +198,7 @@ class HarTask(Task):
 
     def epoch_metrics(self, model, split: Split, prepared: Prepared,
                       loss: ComponentSpec) -> dict[str, float]:
-        if split.x_val is None:
-            return {}
-        predicted = predict_in_batches(model, split.x_val).argmax(axis=-1)
-        return {"val/accuracy": float(np.mean(predicted == split.y_val))}
+        return validation_accuracy(model, split)
 
     def evaluate(self, model, split: Split, prepared: Prepared, loss: ComponentSpec,
                  history: Mapping[str, list[float]]) -> Evaluation:

@@ -23,7 +23,8 @@ from pydantic import Field
 
 from orchestrator import specs
 from orchestrator.catalogue import ComponentSpec
-from orchestrator.metrics import multiclass, predict_in_batches, softmax
+from orchestrator.metrics import (multiclass, predict_in_batches, softmax,
+                                  validation_accuracy)
 from orchestrator.specs import Dense, ModelSpec
 from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
 
@@ -84,10 +85,7 @@ class VanishingTask(Task):
 
     def epoch_metrics(self, model, split: Split, prepared: Prepared,
                       loss: ComponentSpec) -> dict[str, float]:
-        if split.x_val is None:
-            return {}
-        predicted = predict_in_batches(model, split.x_val).argmax(axis=-1)
-        return {"val/accuracy": float(np.mean(predicted == split.y_val))}
+        return validation_accuracy(model, split)
 
     def evaluate(self, model, split: Split, prepared: Prepared, loss: ComponentSpec,
                  history: Mapping[str, list[float]]) -> Evaluation:
