@@ -34,7 +34,8 @@ def check_data(experiments: list[ResolvedExperiment]) -> None:
     seen = set()
     for exp in experiments:
         for seed in exp.seeds:
-            key = (exp.task, exp.data, seed, exp.folds)
+            # options as JSON: a list-valued option must not make the key unhashable
+            key = (exp.task, exp.data.model_dump_json(), seed, exp.folds)
             if key in seen:
                 continue
             seen.add(key)

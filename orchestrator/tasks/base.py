@@ -71,6 +71,12 @@ class Evaluation:
     tables: dict[str, Any] = field(default_factory=dict)  # artifact path -> DataFrame
 
 
+def require_logits(loss: ComponentSpec, output: str = "logits") -> None:
+    """For tasks whose network ends in a linear layer: the loss must read logits."""
+    if not loss.params.get("from_logits", False):
+        raise ValueError(f"loss.from_logits: must be true (the network outputs {output})")
+
+
 class Task(ABC):
     """A kind of experiment. Subclasses set the class attributes and implement the methods."""
 

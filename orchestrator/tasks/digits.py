@@ -19,7 +19,7 @@ from orchestrator import models
 from orchestrator.catalogue import ComponentSpec
 from orchestrator.metrics import epochs_to_threshold, multiclass, predict_in_batches
 from orchestrator.specs import ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
+from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task, require_logits
 
 CLASSES = 10
 
@@ -57,8 +57,7 @@ class DigitsTask(Task):
                                             output_activation="linear")
 
     def check(self, data, model, loss: ComponentSpec) -> None:
-        if not loss.params.get("from_logits", False):
-            raise ValueError("loss.from_logits: must be true (the network outputs logits)")
+        require_logits(loss)
 
     def evaluate(self, model, split: Split, prepared: Prepared, loss: ComponentSpec,
                  history: Mapping[str, list[float]]) -> Evaluation:

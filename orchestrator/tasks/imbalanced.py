@@ -25,7 +25,7 @@ from orchestrator import models
 from orchestrator.catalogue import ComponentSpec
 from orchestrator.metrics import binary, predict_in_batches, sigmoid
 from orchestrator.specs import ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
+from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task, require_logits
 
 BUILTIN = ("hypothyroid", "hiva")
 CACHE_NAME = "imbalanced"
@@ -185,8 +185,7 @@ class ImbalancedTask(Task):
     losses = ("binary_crossentropy", "binary_focal")
 
     def check(self, data: ImbalancedData, model: ImbalancedModel, loss: ComponentSpec) -> None:
-        if not loss.params.get("from_logits", False):
-            raise ValueError("loss.from_logits: must be true (the network outputs a logit)")
+        require_logits(loss, "a logit")
         if data.path is not None and data.source != "hypothyroid":
             raise ValueError(f"data.source: {data.source!r} and data.path {data.path!r} both "
                              "name the data; give one of them")

@@ -30,7 +30,7 @@ from orchestrator import models
 from orchestrator.catalogue import ComponentSpec
 from orchestrator.data.errors import DataError
 from orchestrator.specs import ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
+from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task, require_logits
 
 LN2 = math.log(2.0)
 
@@ -77,8 +77,7 @@ class TextTask(Task):
     losses = ("sparse_categorical_crossentropy",)
 
     def check(self, data: TextData, model: TextModel, loss: ComponentSpec) -> None:
-        if not loss.params.get("from_logits", False):
-            raise ValueError("loss.from_logits: must be true (the network outputs logits)")
+        require_logits(loss)
         if model.cell not in ("rnn", "lstm"):
             raise ValueError(f"model.cell: {model.cell!r}: a language model reads left to "
                              "right; use lstm or rnn")
