@@ -35,7 +35,9 @@ TOLERANCES = {
                           training_step=1e-5),
     # 1 - 1e-7 is not a float32: it rounds to 1 - 1.19e-7, so -log(1e-7) = 16.12 becomes
     # -log(1.19e-7) = 15.94 at a clipped p = 1 (1.1 %).
-    "float32": Tolerances(loss=1e-5, clipped_loss=2e-2, grad=1e-4, forward=1e-5, one_step=1e-6, many_steps=1e-4,
+    # forward: cuDNN's float32 RNN kernels differ from float64 by up to 1.6e-5 (H200, cuDNN
+    # 9.19, IEEE float32); TF32 matmuls inside them give 1e-4 to 1e-3, which stays caught.
+    "float32": Tolerances(loss=1e-5, clipped_loss=2e-2, grad=1e-4, forward=5e-5, one_step=1e-6, many_steps=1e-4,
                           training_step=1e-4),
 }
 

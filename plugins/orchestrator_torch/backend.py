@@ -21,6 +21,24 @@ from orchestrator_torch.tensors import resolve_device, to_numpy, to_tensor, torc
 
 
 THREADS_ENV = "ORCHESTRATOR_TORCH_THREADS"
+TF32_ENV = "ORCHESTRATOR_TORCH_TF32"
+
+
+def use_ieee_float32() -> None:
+    """Make float32 mean IEEE float32 on CUDA: cuDNN runs RNNs and convolutions in TF32 by
+    default on Ampere and later GPUs (10 mantissa bits, ~1e-3 relative error), which no other
+    backend does, so a cross-backend comparison would compare rounding modes.
+    ORCHESTRATOR_TORCH_TF32=1 keeps torch's defaults (faster, not comparable)."""
+    if os.environ.get(TF32_ENV) == "1":
+        return
+    cudnn = torch.backends.cudnn
+    if hasattr(cudnn, "rnn") and hasattr(cudnn.rnn, "fp32_precision"):  # torch >= 2.9
+        cudnn.rnn.fp32_precision = "ieee"
+        cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    else:
+        cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
 
 
 class TorchBackend(Backend):
@@ -29,7 +47,6 @@ class TorchBackend(Backend):
 
     name = "torch"
     mlflow_flavor = "pytorch"  # BackendModel.native is a torch.nn.Module
-    mlflow_flavor = "pytorch"
 
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)
@@ -40,6 +57,8 @@ class TorchBackend(Backend):
             # steps 10-16x slower with 2 threads than with 1. ORCHESTRATOR_TORCH_THREADS=N
             # gives a large model on an idle machine more.
             torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
+        elif self.torch_device.type == "cuda":
+            use_ieee_float32()
 
     def framework_versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -77,7 +78,8 @@ class TorchModel(BackendModel):
         inputs = self.input_tensor(x)
         if not self.input_is_int:
             inputs = inputs.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
+        # cuDNN has no RNN backward in eval mode: torch's own kernels compute it there
+        with torch.enable_grad(), _cudnn_off(self.device.type == "cuda" and not training):
             output = self.module(inputs)
             up = to_tensor(upstream, output.dtype, self.device)
             if up.shape != output.shape:
@@ -93,6 +95,21 @@ class TorchModel(BackendModel):
                              torch.zeros_like(self.slots[name].tensor) if g is None else g)
             for name, g in zip(self.trainable_names, weight_grads)}
         return VJP(to_numpy(output), grad_input, grad_weights)
+
+
+@contextmanager
+def _cudnn_off(off: bool) -> Iterator[None]:
+    """Disable cuDNN inside the block (only that flag: ``cudnn.flags()`` would also reset the
+    TF32 settings ``use_ieee_float32`` made)."""
+    if not off:
+        yield
+        return
+    before = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = before
 
 
 def _canonical(slot: Slot, tensor: torch.Tensor) -> np.ndarray:
