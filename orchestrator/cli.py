@@ -136,6 +136,16 @@ def _input_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, DataError)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _console():
     """A console that does not squeeze tables to 80 columns when output is a file or pipe."""
     from rich.console import Console
@@ -173,17 +183,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _cmd_plan(args)
 
     from orchestrator.plan import make_plan
-    from orchestrator.runner import run_experiments
+    from orchestrator.runner import default_jobs, run_experiments
     from orchestrator.summary import outcome_line, summary_table
 
     console = _console()
     try:
         experiments = _load(args)
         plan = make_plan(experiments)
+        try:
+            jobs = args.jobs or default_jobs()
+        except ValueError as error:
+            return _bad_input(error)
         interactive = console.is_terminal and not args.quiet
         console.print(f"{len(plan)} run(s) from {len({e.file for e in experiments})} file(s)",
                       highlight=False)
         outcomes = run_experiments(experiments, interactive=interactive,
+                                   jobs=jobs,
                                    report=lambda o: console.print(outcome_line(o),
                                                                   highlight=False))
     except _input_errors() as error:
@@ -318,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_args(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop (= plan)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+                   help="runs side by side, each a process with its share of the cores "
+                        "(default: ORCHESTRATOR_JOBS, else the cores, at most 4; 1: one after "
+                        "another, each with every core)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("tune", help="tune with Optuna: one study per backend, trials in MLflow",

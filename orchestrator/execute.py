@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.plan import PlannedRun
+from orchestrator.progress import Sink
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def execute_run(run: PlannedRun, uri: str, *, interactive: bool,
+def execute_run(run: PlannedRun, uri: str, *, display: bool | Sink = False,
                 on_start: Any = None) -> RunOutcome:
     """Run ``run`` to the end and return its outcome (exceptions are recorded, then returned).
-    ``on_start(run_id)`` is called as soon as the MLflow run exists."""
+    ``on_start(run_id)`` is called as soon as the MLflow run exists; ``display`` is where
+    progress goes (``progress.EpochProgress``)."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     _die_with_parent()
     # MLflow hints that integer columns cannot hold missing values, once per logged schema
@@ -106,10 +108,10 @@ def execute_run(run: PlannedRun, uri: str, *, interactive: bool,
                 logger.log_input(prepared.table, name=f"{exp.task}-data", source=prepared.source,
                                  digest=prepared.digest)
             if exp.folds:
-                metrics = _cross_validate(run, task, backend, prepared, logger, uri, interactive)
+                metrics = _cross_validate(run, task, backend, prepared, logger, uri, display)
             else:
                 metrics = _train_and_evaluate(run, task, backend, prepared, prepared.splits[0],
-                                              logger, interactive, log_model_uri=uri)
+                                              logger, display, log_model_uri=uri)
     except KeyboardInterrupt as exc:
         return _outcome(run, logger, task_cls, metrics, started, str(exc) or "interrupted")
     except Exception as exc:  # recorded on the run as FAILED; the invocation goes on
@@ -125,7 +127,7 @@ def _outcome(run: PlannedRun, logger: Any, task_cls: Any, metrics: dict[str, flo
                       time.perf_counter() - started, error, metrics)
 
 
-def _cross_validate(run, task, backend, prepared, logger, uri: str, interactive: bool
+def _cross_validate(run, task, backend, prepared, logger, uri: str, display: bool | Sink
                     ) -> dict[str, float]:
     """One nested run per fold; the parent run gets the mean and standard deviation."""
     from orchestrator.tracking.runs import RunLogger
@@ -139,7 +141,7 @@ def _cross_validate(run, task, backend, prepared, logger, uri: str, interactive:
         with RunLogger(uri, experiment_id, run_name=f"{run.run_name}-fold{split.fold}",
                        tags=tags, parent_run_id=logger.run_id) as child:
             per_fold.append(_train_and_evaluate(run, task, backend, prepared, split, child,
-                                                interactive, log_model_uri=None))
+                                                display, log_model_uri=None))
     summary: dict[str, float] = {}
     for key in sorted({k for fold in per_fold for k in fold if k.startswith("test/")}):
         values = np.array([fold[key] for fold in per_fold if key in fold])
@@ -149,7 +151,7 @@ def _cross_validate(run, task, backend, prepared, logger, uri: str, interactive:
     return summary
 
 
-def _train_and_evaluate(run, task, backend, prepared, split, logger, interactive: bool,
+def _train_and_evaluate(run, task, backend, prepared, split, logger, display: bool | Sink,
                         log_model_uri: str | None, extra_callbacks: tuple = ()
                         ) -> dict[str, float]:
     """Build, train and evaluate one model on one split, logging to ``logger``. Returns the
@@ -185,21 +187,30 @@ def _train_and_evaluate(run, task, backend, prepared, split, logger, interactive
         logger.log_metrics({**entry.metrics, **system}, step=entry.epoch)
         for key, value in entry.metrics.items():
             history.setdefault(key, []).append(value)
-        if entry.epoch < train.epochs:
-            session.set_learning_rate(base_lr * train.schedule.factor_at(entry.epoch + 1,
-                                                                         train.epochs))
+        if entry.epoch < train.epochs and not per_step:
+            session.set_learning_rate(base_lr * schedule.factor_at(entry.epoch + 1, train.epochs))
 
-    session.set_learning_rate(base_lr * train.schedule.factor_at(1, train.epochs))
+    schedule = train.schedule
+    per_step = schedule.per == "step" and schedule.name != "constant"
+    last_step = max(len(batches) * train.epochs - 1, 1)
+
+    def step_lr(k: int) -> float:
+        return base_lr * schedule.factor_of_progress(k / last_step)
+
+    if not per_step:
+        session.set_learning_rate(base_lr * schedule.factor_at(1, train.epochs))
     callbacks = [record]
     progress = EpochProgress(run.label + (f" fold {split.fold}" if split.fold is not None else ""),
-                             train.epochs, task.main_metric, enabled=interactive)
+                             train.epochs, task.main_metric, display=display)
     callbacks.append(progress.update)
     callbacks.extend(extra_callbacks)
     if stopper:
         callbacks.append(stopper)
     with progress:
         try:
-            fit(session, batches, train.epochs, evaluate=evaluate, callbacks=callbacks)
+            fit(session, batches, train.epochs, evaluate=evaluate, callbacks=callbacks,
+                step_lr=step_lr if per_step else None,
+                on_batch=progress.batch if progress.enabled else None)
         except EarlyStop:
             logger.set_tags({"orchestrator.stopped_early_at": stopper.stopped_at,
                              "orchestrator.best_epoch": stopper.best_epoch})

@@ -3,12 +3,14 @@ process, keep run statuses truthful under signals, and summarize.
 
 Order of work, so that bad input never leaves a run behind: configs are validated (by the caller),
 then every experiment's data is loaded and checked here, and only then is the MLflow store
-touched. SIGTERM and Ctrl-C stop the current run (its worker marks it KILLED), keep the runs
-already completed, and skip the rest.
+touched. Runs go up to ``jobs`` side by side, one process each. SIGTERM and Ctrl-C stop the
+runs under way (each worker marks its run KILLED), keep the runs already completed, and skip
+the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -20,8 +22,11 @@ from typing import Any
 from orchestrator.config.loader import ResolvedExperiment
 from orchestrator.execute import RunOutcome, execute_run
 from orchestrator.plan import PlannedRun, make_plan
+from orchestrator.progress import ProgressBoard
 
 GRACE_SECONDS = 60.0
+JOBS_ENV = "ORCHESTRATOR_JOBS"
+MAX_DEFAULT_JOBS = 4
 
 
 def check_data(experiments: list[ResolvedExperiment]) -> None:
@@ -45,9 +50,26 @@ def check_data(experiments: list[ResolvedExperiment]) -> None:
                 raise DataError(f"{exp.file}: {exc}") from None
 
 
-def _child(run: PlannedRun, uri: str, interactive: bool, channel: Any) -> None:
+def default_jobs() -> int:
+    """Runs side by side by default: ``ORCHESTRATOR_JOBS``, else the usable cores, at most 4
+    (each run is one process with one compute thread; past a few, they compete for memory
+    bandwidth and the store more than they gain)."""
+    text = os.environ.get(JOBS_ENV, "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{JOBS_ENV} must be a whole number >= 1, got {text!r}")
+        return int(text)
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_JOBS))
+
+
+def _child(run: PlannedRun, uri: str, interactive: bool, channel: Any, threads: int | None
+           ) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    outcome = execute_run(run, uri, interactive=interactive,
+    if threads is not None:  # side by side: each run gets its share of the cores
+        os.environ.setdefault("ORCHESTRATOR_TORCH_THREADS", str(threads))
+        os.environ.setdefault("ORCHESTRATOR_TF_THREADS", str(threads))
+    display = (lambda event: channel.put(("progress", event))) if interactive else False
+    outcome = execute_run(run, uri, display=display,
                           on_start=lambda run_id: channel.put(("started", run_id)))
     channel.put(("done", outcome))
 
@@ -60,84 +82,109 @@ def _raise_interrupt(signum: int, _frame: Any) -> None:
     raise _Interrupted(signal.Signals(signum).name)
 
 
-def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool,
+class _Worker:
+    """One planned run in its own process, and what it has reported so far."""
+
+    def __init__(self, context: Any, run: PlannedRun, uri: str, interactive: bool,
+                 threads: int | None) -> None:
+        self.run = run
+        self.channel = context.Queue()
+        self.process = context.Process(target=_child,
+                                       args=(run, uri, interactive, self.channel, threads),
+                                       name=f"orchestrator-{run.run_name}")
+        self.run_id: str | None = None
+        self.started = time.perf_counter()
+        self.process.start()
+
+    def poll(self, board: Any, timeout: float) -> RunOutcome | None:
+        """Apply what the worker reported (waiting up to ``timeout`` for the first message);
+        its outcome once it is done or dead."""
+        while True:
+            try:
+                kind, payload = self.channel.get(timeout=timeout)
+            except queue.Empty:
+                if not self.process.is_alive():
+                    return _died(self.process, self.run_id, self.run, self.started)
+                return None
+            timeout = 0.0
+            if kind == "started":
+                self.run_id = payload
+            elif kind == "progress":
+                if board is not None:
+                    board.handle(id(self), payload)
+            else:
+                self.process.join()
+                return payload
+
+    def stop(self, exc: BaseException) -> RunOutcome:
+        """Forward the stop to the worker (its run ends KILLED) and collect what it reports."""
+        deadline = time.monotonic() + GRACE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                kind, payload = self.channel.get(timeout=0.5)
+            except queue.Empty:
+                if not self.process.is_alive():
+                    break
+                continue
+            except KeyboardInterrupt:
+                continue  # a second Ctrl-C while the worker cleans up
+            if kind == "started":
+                self.run_id = payload
+            elif kind == "done":
+                self.process.join(5)
+                return payload
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        return _died(self.process, self.run_id, self.run, self.started, status="KILLED",
+                     reason=f"stopped by {exc or 'interrupt'}")
+
+
+def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int = 1,
              report: Callable[[RunOutcome], None] = lambda outcome: None) -> list[RunOutcome]:
-    """Run every planned run, one worker process at a time; returns the outcomes so far (the
-    last one KILLED if the invocation was interrupted)."""
+    """Run every planned run, each in its own process, up to ``jobs`` at a time; returns the
+    outcomes in plan order (those stopped KILLED, the ones never started missing, if the
+    invocation was interrupted). ``report`` sees each outcome as it comes."""
     context = multiprocessing.get_context("spawn")
-    outcomes: list[RunOutcome] = []
+    jobs = max(1, min(jobs, len(plan) or 1))
+    threads = max(1, len(os.sched_getaffinity(0)) // jobs) if jobs > 1 else None
+    outcomes: dict[int, RunOutcome] = {}
+    pending = list(enumerate(plan))[::-1]
+    active: dict[int, _Worker] = {}
+    board = ProgressBoard() if interactive else None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for run in plan:
-            channel = context.Queue()
-            worker = context.Process(target=_child, args=(run, uri, interactive, channel),
-                                     name=f"orchestrator-{run.run_name}")
-            started = time.perf_counter()
-            worker.start()
-            run_id: list[str | None] = [None]
+        with board if board is not None else contextlib.nullcontext():
             try:
-                outcome = _wait(worker, channel, run_id, run, started)
+                while pending or active:
+                    while pending and len(active) < jobs:
+                        index, run = pending.pop()
+                        active[index] = _Worker(context, run, uri, interactive, threads)
+                    wait = 0.5 / len(active)
+                    for index, worker in list(active.items()):
+                        outcome = worker.poll(board, wait)
+                        if outcome is not None:
+                            del active[index]
+                            if board is not None:
+                                board.close(id(worker))
+                            outcomes[index] = outcome
+                            report(outcome)
             except KeyboardInterrupt as exc:
-                outcome = _stop(worker, channel, run_id, run, started, exc)
-                outcomes.append(outcome)
-                report(outcome)
-                raise
-            outcomes.append(outcome)
-            report(outcome)
-    except KeyboardInterrupt:
-        pass
+                for worker in active.values():
+                    if worker.process.is_alive():
+                        worker.process.terminate()  # SIGTERM: the worker marks its run KILLED
+                for index, worker in active.items():
+                    outcomes[index] = worker.stop(exc)
+                    report(outcomes[index])
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return outcomes
+    return [outcomes[index] for index in sorted(outcomes)]
 
 
-def _wait(worker: Any, channel: Any, run_id: list[str | None], run: PlannedRun,
-          started: float) -> RunOutcome:
-    while True:
-        try:
-            kind, payload = channel.get(timeout=0.5)
-        except queue.Empty:
-            if not worker.is_alive():
-                return _died(worker, run_id[0], run, started)
-            continue
-        if kind == "started":
-            run_id[0] = payload
-        else:
-            worker.join()
-            return payload
-
-
-def _stop(worker: Any, channel: Any, run_id: list[str | None], run: PlannedRun, started: float,
-          exc: BaseException) -> RunOutcome:
-    """Forward the stop to the worker (its run ends KILLED) and collect what it reports."""
-    if worker.is_alive():
-        worker.terminate()  # SIGTERM: the worker raises KeyboardInterrupt and marks KILLED
-    deadline = time.monotonic() + GRACE_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            kind, payload = channel.get(timeout=0.5)
-        except queue.Empty:
-            if not worker.is_alive():
-                break
-            continue
-        except KeyboardInterrupt:
-            continue  # a second Ctrl-C while the worker cleans up
-        if kind == "started":
-            run_id[0] = payload
-        else:
-            worker.join(5)
-            return payload
-    if worker.is_alive():
-        worker.kill()
-        worker.join(5)
-    return _died(worker, run_id[0], run, started, status="KILLED",
-                 reason=f"stopped by {exc or 'interrupt'}")
-
-
-def _died(worker: Any, run_id: str | None, run: PlannedRun, started: float,
+def _died(process: Any, run_id: str | None, run: PlannedRun, started: float,
           status: str | None = None, reason: str | None = None) -> RunOutcome:
     """A worker that vanished without reporting: mark its run (if it had one) ourselves."""
-    code = worker.exitcode
+    code = process.exitcode
     if status is None:
         status = "KILLED" if code in (-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT) \
             else "FAILED"
@@ -157,6 +204,7 @@ def _died(worker: Any, run_id: str | None, run: PlannedRun, started: float,
 
 
 def run_experiments(experiments: list[ResolvedExperiment], *, interactive: bool,
+                    jobs: int = 1,
                     report: Callable[[RunOutcome], None] = lambda outcome: None
                     ) -> list[RunOutcome]:
     """Check data, prepare the store, mark dead runs, run the plan, log summaries."""
@@ -168,6 +216,6 @@ def run_experiments(experiments: list[ResolvedExperiment], *, interactive: bool,
     uri = ensure_store()
     mark_dead_runs(uri)
     plan = make_plan(experiments)
-    outcomes = run_plan(plan, uri, interactive=interactive, report=report)
+    outcomes = run_plan(plan, uri, interactive=interactive, jobs=jobs, report=report)
     log_summaries(uri, plan, outcomes)
     return outcomes

@@ -18,6 +18,9 @@ import numpy as np
 from orchestrator.backend import TrainingSession
 
 
+BATCH_REPORT_EVERY = 20
+
+
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
 
@@ -97,17 +100,29 @@ class FitResult:
 def fit(session: TrainingSession, batches: Batches, epochs: int, *,
         evaluate: Callable[[int], dict[str, float]] | None = None,
         callbacks: Sequence[Callable[[EpochResult], None]] = (),
-        start_epoch: int = 1) -> FitResult:
+        start_epoch: int = 1,
+        step_lr: Callable[[int], float] | None = None,
+        on_batch: Callable[[int, int, int], None] | None = None) -> FitResult:
     """Train for ``epochs`` epochs; report ``train/loss`` (plus ``evaluate``'s metrics) per epoch.
 
+    ``step_lr(k)``, when given, sets the learning rate before optimizer step ``k`` (0-based,
+    counted over the whole fit; ``len(batches) * epochs`` steps in all). ``on_batch(epoch, done,
+    batches)`` is called every ``BATCH_REPORT_EVERY`` steps within an epoch (progress display).
     Raises ``NonFiniteLossError`` as soon as an epoch's training loss is NaN or infinite, and
     lets every exception of the session or a callback through.
     """
     result = FitResult()
+    step = 0
+    per_epoch = len(batches)
     for epoch in range(start_epoch, start_epoch + epochs):
         started = time.perf_counter()
-        for x, y in batches.epoch(epoch):
+        for k, (x, y) in enumerate(batches.epoch(epoch), start=1):
+            if step_lr is not None:
+                session.set_learning_rate(step_lr(step))
             session.train_step(x, y)
+            step += 1
+            if on_batch is not None and k % BATCH_REPORT_EVERY == 0:
+                on_batch(epoch, k, per_epoch)
         train = session.end_epoch()
         seconds = time.perf_counter() - started
         loss = train["loss"]

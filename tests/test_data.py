@@ -83,7 +83,7 @@ def test_stratified_split_and_folds_keep_positives(hypothyroid):
     test_rows = np.concatenate([te for _, te in folds])
     assert sorted(test_rows.tolist()) == list(range(3163))
     assert all(hypothyroid["label"].to_numpy()[te].sum() in (30, 31) for _, te in folds)
-    with pytest.raises(DataError, match="data.folds: 200: need 2 <= k <= 151"):
+    with pytest.raises(DataError, match="cv.folds: 200: need 2 <= k <= 151"):
         stratified_folds(hypothyroid["label"].to_numpy(), 200)
 
 

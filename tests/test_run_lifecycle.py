@@ -67,6 +67,7 @@ def finished(tmp_path_factory):
 def test_runs_are_logged_completely(finished) -> None:
     root, out = finished
     runs = _runs(root, "lifecycle")
+    runs = sorted(runs, key=lambda r: r.data.tags["orchestrator.backend"], reverse=True)
     assert [r.data.tags["orchestrator.backend"] for r in runs] == ["torch", "tensorflow"]
     client = _client(root)
     for run in runs:
@@ -134,7 +135,7 @@ def test_an_exception_fails_the_run_and_the_next_run_goes_on(tmp_path) -> None:
     config = {**DIGITS, "name": "failing", "backends": ["torch"],
               "optimizer": {"name": "sgd", "lr": 1e30},
               "matrix": {"optimizer": [{"name": "sgd", "lr": 1e30}, {"name": "adam"}]}}
-    proc = _start(tmp_path, config)
+    proc = _start(tmp_path, config, "--jobs", "1")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, out
     failed, good = _runs(tmp_path / "mlruns", "failing")
@@ -171,7 +172,7 @@ def _wait_for_training(root: Path, runs_before: int, timeout: float = 240) -> st
 def test_sigterm_marks_the_current_run_killed_and_keeps_the_finished_ones(tmp_path) -> None:
     config = {**DIGITS, "name": "terminated", "backends": ["torch"],
               "matrix": {"train.epochs": [1, 500]}}
-    proc = _start(tmp_path, config)
+    proc = _start(tmp_path, config, "--jobs", "1")  # one after the other (see test_runner.py)
     root = tmp_path / "mlruns"
     long_run = _wait_for_training(root, runs_before=1)
     proc.send_signal(signal.SIGTERM)

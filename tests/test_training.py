@@ -82,3 +82,54 @@ def test_non_finite_loss_raises(backend) -> None:
     x = x * 1e20
     with pytest.raises(NonFiniteLossError, match="training loss is"):
         fit(session, Batches(x, y, 16), 5)
+
+
+def test_step_lr_sets_the_rate_before_every_step(backend) -> None:
+    # 4 steps per epoch, 2 epochs: a rate that is zero from step 3 on must leave the weights
+    # exactly where 3 plain steps at 0.1 leave them
+    x, y = _data()
+    model, session = _session(backend, lr=0.1)
+    rates: list[int] = []
+
+    def step_lr(k: int) -> float:
+        rates.append(k)
+        return 0.1 if k < 3 else 0.0
+
+    reports: list[tuple[int, int, int]] = []
+    fit(session, Batches(x, y, 16, shuffle=False), 2, step_lr=step_lr,
+        on_batch=lambda *report: reports.append(report))
+    assert rates == list(range(8))
+    assert reports == []  # reported every BATCH_REPORT_EVERY (20) steps, and there are 4
+    reference, plain = _session(backend, lr=0.1)
+    for k, (xb, yb) in enumerate(Batches(x, y, 16, shuffle=False).epoch(1)):
+        if k < 3:
+            plain.train_step(xb, yb)
+    plain.end_epoch()
+    for name, value in reference.get_weights().items():
+        np.testing.assert_allclose(model.get_weights()[name], value, rtol=1e-6, atol=1e-7)
+
+
+def test_schedule_factors() -> None:
+    from pydantic import ValidationError
+
+    from orchestrator.config.schema import Schedule
+
+    cosine = Schedule(name="cosine", min_factor=0.1)
+    assert cosine.factor_at(1, 5) == 1.0 and cosine.factor_at(5, 5) == pytest.approx(0.1)
+    assert cosine.factor_at(3, 5) == pytest.approx(0.55)
+    assert cosine.factor_of_progress(0.5) == pytest.approx(0.55)
+    assert Schedule(name="step", every=2, factor=0.5).factor_at(5, 9) == 0.25
+    assert Schedule().factor_of_progress(0.7) == 1.0
+    with pytest.raises(ValidationError, match="per: step takes name cosine or constant"):
+        Schedule(name="step", per="step")
+
+
+def test_on_batch_reports_progress_inside_epochs(backend, monkeypatch) -> None:
+    import orchestrator.training as training
+
+    monkeypatch.setattr(training, "BATCH_REPORT_EVERY", 2)
+    _, session = _session(backend)
+    x, y = _data()
+    reports: list[tuple[int, int, int]] = []
+    fit(session, Batches(x, y, 16), 2, on_batch=lambda *report: reports.append(report))
+    assert reports == [(1, 2, 4), (1, 4, 4), (2, 2, 4), (2, 4, 4)]

@@ -131,6 +131,8 @@ def _pydantic_error(file: str | Path, error: ValidationError, model: type[BaseMo
             "unknown key", "unknown key")
     elif kind == "missing":
         message = "is required"
+    elif kind == "value_error":  # our own validators: the message says it all
+        message = first["msg"].removeprefix("Value error, ")
     else:
         message = first["msg"]
         if "input" in first and kind not in ("model_type", "dict_type"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from orchestrator.config.base import Strict
 from orchestrator.config.tune_schema import Tune
@@ -29,23 +29,35 @@ class EarlyStopping(Strict):
 
 
 class Schedule(Strict):
-    """Learning-rate schedule over epochs: constant, cosine decay to ``min_factor`` x lr, or a
-    step decay by ``factor`` every ``every`` epochs."""
+    """Learning-rate schedule: constant, cosine decay to ``min_factor`` x lr, or a step decay by
+    ``factor`` every ``every`` epochs. ``per: epoch`` changes the rate between epochs;
+    ``per: step`` moves the cosine along every optimizer step (for runs of one or a few long
+    epochs, where a per-epoch schedule would hardly move)."""
 
     name: Literal["constant", "cosine", "step"] = "constant"
     min_factor: float = Field(0.0, ge=0, le=1)
     every: int = Field(10, ge=1)
     factor: float = Field(0.5, gt=0, le=1)
+    per: Literal["epoch", "step"] = "epoch"
+
+    @model_validator(mode="after")
+    def _per_step_is_cosine(self) -> "Schedule":
+        if self.per == "step" and self.name == "step":
+            raise ValueError("per: step takes name cosine or constant (a step decay counts epochs)")
+        return self
 
     def factor_at(self, epoch: int, epochs: int) -> float:
-        """Multiplier of the base learning rate during ``epoch`` (1-based)."""
+        """Multiplier of the base learning rate during ``epoch`` (1-based) of ``epochs``."""
+        if self.name == "step":
+            return self.factor ** ((epoch - 1) // self.every)
+        return self.factor_of_progress((epoch - 1) / max(epochs - 1, 1))
+
+    def factor_of_progress(self, progress: float) -> float:
+        """Multiplier at ``progress`` in [0, 1] of the run (cosine and constant)."""
         import math
 
         if self.name == "cosine":
-            progress = (epoch - 1) / max(epochs - 1, 1)
             return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
-        if self.name == "step":
-            return self.factor ** ((epoch - 1) // self.every)
         return 1.0
 
 

@@ -144,7 +144,7 @@ def stratified_folds(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndar
     classes, counts = np.unique(y, return_counts=True)
     if k < 2 or counts.min() < k:
         rare = classes[counts.argmin()]
-        raise DataError(f"data.folds: {k}: need 2 <= k <= {counts.min()} (class {rare} has "
+        raise DataError(f"cv.folds: {k}: need 2 <= k <= {counts.min()} (class {rare} has "
                         f"{counts.min()} rows, and every fold needs one)")
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
     return [(tr, te) for tr, te in folds]

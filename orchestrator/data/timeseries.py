@@ -212,7 +212,7 @@ def group_folds(groups: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray
     groups = np.asarray(groups)
     n = len(np.unique(groups))
     if not 2 <= k <= n:
-        raise DataError(f"data.folds: {k}: need 2 <= k <= {n} (the number of subjects)")
+        raise DataError(f"cv.folds: {k}: need 2 <= k <= {n} (the number of subjects)")
     return list(GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups))
 
 

@@ -8,6 +8,9 @@ subprocess and costs many seconds per run.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -37,11 +40,24 @@ def log_model(uri: str, run_id: str, backend: Backend, model: BackendModel,
         warnings.simplefilter("ignore", UserWarning)
         signature = mlflow.models.infer_signature(example, predictions)
     _log_example(uri, run_id, example, predictions)
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings(), _quiet(f"mlflow.{flavor}"):
         warnings.simplefilter("ignore", UserWarning)
         flavor_module.log_model(model.native, name="model", signature=signature,
                                 pip_requirements=requirements, **_FLAVOR_OPTIONS.get(flavor, {}))
     return flavor
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Only errors from ``logger_name`` (MLflow's pytorch flavour warns on every pickled model,
+    which is our deliberate choice: see _FLAVOR_OPTIONS)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _log_example(uri: str, run_id: str, example: np.ndarray, predictions: np.ndarray) -> None:

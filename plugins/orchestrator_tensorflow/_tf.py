@@ -14,6 +14,32 @@ if "keras" not in sys.modules:
     # layers, so it needs the TensorFlow one whatever the environment asks for.
     os.environ["KERAS_BACKEND"] = "tensorflow"
 
+# TensorFlow's C++ start-up notes (oneDNN, "log messages before absl::InitializeLog") go to
+# file descriptor 2 before any log level applies: hold them back and pass on everything else.
+_NOISE = ("All log messages before absl::InitializeLog", "oneDNN custom operations are on")
+
+
+def _import_quietly() -> None:
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(noise in line for noise in _NOISE):
+                    sys.stderr.write(line)
+
+
+if "tensorflow" not in sys.modules:
+    _import_quietly()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
@@ -19,6 +20,9 @@ from .optimizers import CanonicalOptimizer
 from .session import TensorFlowTrainingSession
 
 
+THREADS_ENV = "ORCHESTRATOR_TF_THREADS"
+
+
 class TensorFlowBackend(Backend):
     """Builds Keras models from specs and runs the canonical losses and optimizers in TF ops.
 
@@ -28,6 +32,16 @@ class TensorFlowBackend(Backend):
 
     name: ClassVar[str] = "tensorflow"
     mlflow_flavor: ClassVar[str] = "tensorflow"
+
+    def __init__(self, device: str | None = None) -> None:
+        super().__init__(device)
+        threads = os.environ.get(THREADS_ENV)
+        if threads:  # runs side by side (``orchestrator run --jobs``) share the cores
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+                tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+            except RuntimeError:  # the runtime already started: too late, keep its pools
+                pass
 
     @contextlib.contextmanager
     def _placement(self) -> Iterator[None]:
