@@ -146,10 +146,11 @@ def test_an_exception_fails_the_run_and_the_next_run_goes_on(tmp_path) -> None:
     assert good.info.status == "FINISHED"
 
 
-def _wait_for_training(root: Path, runs_before: int, timeout: float = 240) -> str:
-    """The id of the run being trained once it has logged an epoch.
+def _poll_runs(root: Path, ready, timeout: float = 240):
+    """Poll the store until ``ready(runs, trained)`` gives a value: ``runs`` are the ids of the
+    runs by start time, ``trained`` those that have logged an epoch.
 
-    Polls the database read-only with sqlite3: an MlflowClient here could race the running
+    Reads the database read-only with sqlite3: an MlflowClient here could race the running
     invocation's creation of the store (its schema migrations).
     """
     deadline = time.monotonic() + timeout
@@ -160,13 +161,20 @@ def _wait_for_training(root: Path, runs_before: int, timeout: float = 240) -> st
                 runs = [r[0] for r in db.execute(
                     "SELECT run_uuid FROM runs r JOIN tags t USING (run_uuid) WHERE "
                     "t.key = 'orchestrator.kind' AND t.value = 'run' ORDER BY start_time")]
-                if len(runs) > runs_before and db.execute(
-                        "SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = 'train/loss'",
-                        (runs[-1],)).fetchone()[0]:
-                    return runs[-1]
+                trained = {r[0] for r in db.execute(
+                    "SELECT DISTINCT run_uuid FROM metrics WHERE key = 'train/loss'")}
         except sqlite3.Error:
             continue  # not created yet
+        value = ready(runs, trained)
+        if value:
+            return value
     raise AssertionError("training never started")
+
+
+def _wait_for_training(root: Path, runs_before: int) -> str:
+    """The id of the run being trained once it has logged an epoch."""
+    return _poll_runs(root, lambda runs, trained: len(runs) > runs_before
+                      and runs[-1] in trained and runs[-1])
 
 
 def test_sigterm_marks_the_current_run_killed_and_keeps_the_finished_ones(tmp_path) -> None:

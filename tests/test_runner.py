@@ -4,14 +4,11 @@ order; a stop ends every run under way KILLED; the default comes from ORCHESTRAT
 from __future__ import annotations
 
 import signal
-import sqlite3
-import time
-from pathlib import Path
 
 import pytest
 
 from orchestrator.runner import default_jobs
-from test_run_lifecycle import DIGITS, _runs, _start
+from test_run_lifecycle import DIGITS, _poll_runs, _runs, _start
 
 
 def test_default_jobs(monkeypatch) -> None:
@@ -42,30 +39,12 @@ def test_runs_side_by_side_all_finish_in_plan_order(tmp_path) -> None:
         (True, True), (True, False), (False, True), (False, False)]
 
 
-def _training(root: Path, count: int, timeout: float = 240) -> list[str]:
-    """Ids of the first ``count`` runs once each has logged an epoch (read-only sqlite3)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        try:
-            with sqlite3.connect(f"file:{root / 'mlflow.db'}?mode=ro", uri=True) as db:
-                runs = [r[0] for r in db.execute(
-                    "SELECT DISTINCT m.run_uuid FROM metrics m JOIN tags t USING (run_uuid) "
-                    "WHERE m.key = 'train/loss' AND t.key = 'orchestrator.kind' "
-                    "AND t.value = 'run'")]
-                if len(runs) >= count:
-                    return runs
-        except sqlite3.Error:
-            continue
-    raise AssertionError(f"{count} runs never trained at once")
-
-
 def test_sigterm_kills_every_run_under_way(tmp_path) -> None:
     config = {**DIGITS, "name": "stopped", "backends": ["torch"], "train": {"epochs": 500},
               "seeds": [0, 1, 2]}
     proc = _start(tmp_path, config, "--jobs", "2")
     root = tmp_path / "mlruns"
-    training = _training(root, 2)
+    training = _poll_runs(root, lambda runs, trained: len(trained) >= 2 and sorted(trained))
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
