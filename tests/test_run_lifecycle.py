@@ -231,6 +231,23 @@ def test_ui_serves_the_same_store(tmp_path) -> None:
             except OSError:
                 time.sleep(0.5)
         assert (tmp_path / "mlruns" / "mlflow.db").exists()
+        # the same server as a tracking server: MLFLOW_TRACKING_URI=http://... sends runs and
+        # artifacts into its store, and the client makes no store of its own
+        client_dir = tmp_path / "client"
+        client_dir.mkdir()
+        config = {**DIGITS, "name": "over-http", "backends": ["torch"],
+                  "train": {"epochs": 1, "batch_size": 64}}
+        (client_dir / "over-http.yaml").write_text(yaml.safe_dump(config))
+        env = {**_env(client_dir / "mlruns"), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
+        done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--quiet",
+                               "over-http.yaml"], cwd=client_dir, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert sorted(p.name for p in client_dir.iterdir()) == ["over-http.yaml"]
+        (run,) = _runs(tmp_path / "mlruns", "over-http")
+        assert run.info.status == "FINISHED" and "test/accuracy" in run.data.metrics
+        stored = {p.name for p in (tmp_path / "mlruns" / "artifacts").rglob("*")}
+        assert {"config.json", "model_example.npz", "learning_curves.png"} <= stored
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
