@@ -8,7 +8,9 @@ prints, from the same initial weights and the same batches:
 - forward outputs on CUDA vs CPU, with float32 as IEEE float32 (the backend's default) and with
   cuDNN's TF32 (ORCHESTRATOR_TORCH_TF32=1): max |difference| relative to the output scale;
 - the training losses of a few dozen Adam steps on CUDA vs CPU;
-- training steps per second on CUDA / on the CPU, measured side by side in this run.
+- training steps per second on CUDA / on the CPU, measured side by side in this run;
+- the vanishing-gradient task's gradient norm per time step (a VJP in evaluation mode, where
+  cuDNN has no RNN backward), CUDA vs CPU.
 
 The conformance kit is the pass/fail check (``pytest tests/test_conformance_torch.py`` on the
 GPU machine); this script shows the size of the differences and the speed.
@@ -103,6 +105,26 @@ def main() -> None:
               f"max |CPU - CUDA| over the steps {gap:.1e}")
         print(f"  steps/s CUDA / CPU ({torch.get_num_threads()} CPU threads): "
               f"{cpu_s / gpu_s:.1f}")
+    eval_mode_gradients(cpu, gpu)
+
+
+def eval_mode_gradients(cpu: TorchBackend, gpu: TorchBackend) -> None:
+    from orchestrator.tasks.vanishing import (VanishingData, VanishingModel, VanishingTask,
+                                              gradient_norm_per_step)
+
+    task = VanishingTask()
+    prepared = task.prepare(VanishingData(length=100), seed=0, folds=None)
+    split = prepared.splits[0]
+    x, y = split.x_test[:256], split.y_test[:256]
+    print("\nvanishing task, length 100: gradient norm per time step, CUDA vs CPU")
+    for cell in ("rnn", "lstm"):
+        spec = task.model_spec(VanishingModel(cell=cell), prepared)
+        weights = init_weights(spec, seed=0)
+        on_cpu = gradient_norm_per_step(cpu.build_model(spec, weights), x, y)
+        on_gpu = gradient_norm_per_step(gpu.build_model(spec, weights), x, y)
+        print(f"  {cell}: first step {on_cpu[0]:.3e} / {on_gpu[0]:.3e}, last "
+              f"{on_cpu[-1]:.3e} / {on_gpu[-1]:.3e}; max relative difference "
+              f"{relative(on_gpu, on_cpu):.1e}")
 
 
 if __name__ == "__main__":
