@@ -105,23 +105,13 @@ def test_shipped_experiment_files_resolve():
 
 
 @pytest.fixture(scope="module")
-def har_prepared():
-    import os
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as cache:  # module scope: its own cache
-        old = os.environ.get("ORCHESTRATOR_CACHE_DIR")
-        os.environ["ORCHESTRATOR_CACHE_DIR"] = cache
-        try:
-            data = HarData(val_subjects=1, downsample=4, magnitudes=True,
-                           augment={"copies": 1, "rotation_deg": 30, "scale": 0.1,
-                                    "jitter": 0.05, "mirror": (-1, 1, 1, 1, -1, -1)})
-            yield data, HarTask().prepare(data, seed=0, folds=None)
-        finally:
-            if old is None:
-                os.environ.pop("ORCHESTRATOR_CACHE_DIR", None)
-            else:
-                os.environ["ORCHESTRATOR_CACHE_DIR"] = old
+def har_prepared(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as env:  # module scope: its own cache
+        env.setenv("ORCHESTRATOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        data = HarData(val_subjects=1, downsample=4, magnitudes=True,
+                       augment={"copies": 1, "rotation_deg": 30, "scale": 0.1,
+                                "jitter": 0.05, "mirror": (-1, 1, 1, 1, -1, -1)})
+        yield data, HarTask().prepare(data, seed=0, folds=None)
 
 
 def test_har_split_by_subject(har_prepared):
@@ -241,22 +231,12 @@ def test_har_user_table_not_a_table(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def shakespeare():
-    import os
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as cache:
-        old = os.environ.get("ORCHESTRATOR_CACHE_DIR")
-        os.environ["ORCHESTRATOR_CACHE_DIR"] = cache
-        try:
-            data = TextData(validation=("hamlet", "macbeth"), val_split=1,
-                            max_train_chars=200_000, seq_len=50, max_eval_chars=20_000)
-            yield data, TextTask().prepare(data, seed=0, folds=None)
-        finally:
-            if old is None:
-                os.environ.pop("ORCHESTRATOR_CACHE_DIR", None)
-            else:
-                os.environ["ORCHESTRATOR_CACHE_DIR"] = old
+def shakespeare(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as env:  # module scope: its own cache
+        env.setenv("ORCHESTRATOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        data = TextData(validation=("hamlet", "macbeth"), val_split=1,
+                        max_train_chars=200_000, seq_len=50, max_eval_chars=20_000)
+        yield data, TextTask().prepare(data, seed=0, folds=None)
 
 
 def test_text_holds_out_whole_plays(shakespeare):

@@ -91,17 +91,9 @@ def test_bad_option_values_are_rejected():
 
 @pytest.fixture(scope="module")
 def hypothyroid(tmp_path_factory):
-    import os
-
-    old = os.environ.get("ORCHESTRATOR_CACHE_DIR")
-    os.environ["ORCHESTRATOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    try:
+    with pytest.MonkeyPatch.context() as env:  # module scope: its own cache
+        env.setenv("ORCHESTRATOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield ImbalancedTask().prepare(ImbalancedData(), seed=0, folds=None)
-    finally:
-        if old is None:
-            os.environ.pop("ORCHESTRATOR_CACHE_DIR")
-        else:
-            os.environ["ORCHESTRATOR_CACHE_DIR"] = old
 
 
 def test_split_sizes_and_stratification(hypothyroid):
