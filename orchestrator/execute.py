@@ -170,6 +170,15 @@ def _train_and_evaluate(run, task, backend, prepared, split, logger, display: bo
     batches = Batches(split.x_train, y_train, train.batch_size, seed=run.seed)
     y_val = None if split.y_val is None else task.targets(split.y_val, exp.loss, prepared)
     base_lr = exp.optimizer.params["lr"]
+    schedule = train.schedule
+    step_lr = None  # per-step schedules set the rate in fit(); per-epoch ones in record()
+    if schedule.per == "step" and schedule.name != "constant":
+        last_step = max(len(batches) * train.epochs - 1, 1)
+
+        def step_lr(k: int) -> float:
+            return base_lr * schedule.factor_of_progress(k / last_step)
+    else:
+        session.set_learning_rate(base_lr * schedule.factor_at(1, train.epochs))
     history: dict[str, list[float]] = {}
     stopper = _EarlyStopping(train.early_stopping, model) if train.early_stopping else None
 
@@ -187,18 +196,9 @@ def _train_and_evaluate(run, task, backend, prepared, split, logger, display: bo
         logger.log_metrics({**entry.metrics, **system}, step=entry.epoch)
         for key, value in entry.metrics.items():
             history.setdefault(key, []).append(value)
-        if entry.epoch < train.epochs and not per_step:
+        if entry.epoch < train.epochs and step_lr is None:
             session.set_learning_rate(base_lr * schedule.factor_at(entry.epoch + 1, train.epochs))
 
-    schedule = train.schedule
-    per_step = schedule.per == "step" and schedule.name != "constant"
-    last_step = max(len(batches) * train.epochs - 1, 1)
-
-    def step_lr(k: int) -> float:
-        return base_lr * schedule.factor_of_progress(k / last_step)
-
-    if not per_step:
-        session.set_learning_rate(base_lr * schedule.factor_at(1, train.epochs))
     callbacks = [record]
     progress = EpochProgress(run.label + (f" fold {split.fold}" if split.fold is not None else ""),
                              train.epochs, task.main_metric, display=display)
@@ -209,7 +209,7 @@ def _train_and_evaluate(run, task, backend, prepared, split, logger, display: bo
     with progress:
         try:
             fit(session, batches, train.epochs, evaluate=evaluate, callbacks=callbacks,
-                step_lr=step_lr if per_step else None,
+                step_lr=step_lr,
                 on_batch=progress.batch if progress.enabled else None)
         except EarlyStop:
             logger.set_tags({"orchestrator.stopped_early_at": stopper.stopped_at,

@@ -6,6 +6,7 @@ component sections (``loss:``, ``optimizer:``) by the catalogue, in ``orchestrat
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -54,8 +55,6 @@ class Schedule(Strict):
 
     def factor_of_progress(self, progress: float) -> float:
         """Multiplier at ``progress`` in [0, 1] of the run (cosine and constant)."""
-        import math
-
         if self.name == "cosine":
             return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
         return 1.0
