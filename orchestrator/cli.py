@@ -136,14 +136,13 @@ def _input_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, DataError)
 
 
-def _positive_int(text: str) -> int:
+def _jobs(text: str) -> int:
+    from orchestrator.runner import parse_jobs
+
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+        return parse_jobs(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _console():
@@ -337,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_args(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop (= plan)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
                    help="runs side by side, each a process with its share of the cores "
                         "(default: ORCHESTRATOR_JOBS, else the cores, at most 4; 1: one after "
                         "another, each with every core)")

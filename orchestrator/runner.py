@@ -56,10 +56,18 @@ def default_jobs() -> int:
     bandwidth and the store more than they gain)."""
     text = os.environ.get(JOBS_ENV, "").strip()
     if text:
-        if not text.isdigit() or int(text) < 1:
-            raise ValueError(f"{JOBS_ENV} must be a whole number >= 1, got {text!r}")
-        return int(text)
+        try:
+            return parse_jobs(text)
+        except ValueError as error:
+            raise ValueError(f"{JOBS_ENV} {error}") from None
     return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_JOBS))
+
+
+def parse_jobs(text: str) -> int:
+    """A number of runs side by side (``--jobs``, ``ORCHESTRATOR_JOBS``): a whole number >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def _child(run: PlannedRun, uri: str, interactive: bool, channel: Any, threads: int | None
