@@ -23,20 +23,23 @@ def test_default_jobs(monkeypatch) -> None:
 
 
 def test_runs_side_by_side_all_finish_in_plan_order(tmp_path) -> None:
-    config = {**DIGITS, "name": "parallel", "train": {"epochs": 1, "batch_size": 64},
-              "matrix": {"optimizer": [{"name": "sgd"}, {"name": "adam"}]}}
+    # One backend, so that both workers pay the same start-up (a TensorFlow worker imports for
+    # seconds longer than a torch one, and a short torch run can end before it starts).
+    config = {**DIGITS, "name": "parallel", "backends": ["torch"],
+              "train": {"epochs": 20, "batch_size": 64},
+              "matrix": {"optimizer": [{"name": "sgd"}, {"name": "adam"}, {"name": "rmsprop"}]}}
     proc = _start(tmp_path, config, "--jobs", "2")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     runs = _runs(tmp_path / "mlruns", "parallel")
-    assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
-    # two at a time: the second run started before the first ended
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    # two at a time: the first two runs were under way together
     first, second = sorted(runs, key=lambda r: r.info.start_time)[:2]
     assert second.info.start_time < first.info.end_time
     table = out[out.index("Summary"):]
     rows = [line for line in table.splitlines() if "parallel[" in line]
-    assert [("sgd" in r, "torch" in r) for r in rows] == [
-        (True, True), (True, False), (False, True), (False, False)]
+    assert [next(o for o in ("sgd", "adam", "rmsprop") if o in r) for r in rows] == [
+        "sgd", "adam", "rmsprop"]
 
 
 def test_sigterm_kills_every_run_under_way(tmp_path) -> None:
