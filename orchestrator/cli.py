@@ -166,14 +166,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-
-    from orchestrator.plan import make_plan, plan_table
+    from orchestrator.plan import make_plan, plan_table, study_tables
 
     try:
         experiments = _load(args)
     except _input_errors() as error:
         return _bad_input(error)
-    _console().print(plan_table(make_plan(experiments)))
+    console = _console()
+    console.print(plan_table(make_plan(experiments)))
+    for table in study_tables(experiments):
+        console.print(table)
     return 0
 
 
@@ -226,6 +228,12 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     console = _console()
     try:
         experiments = _tuning_experiments(args)
+        if args.dry_run:
+            from orchestrator.plan import study_tables
+
+            for table in study_tables(experiments, args.storage):
+                console.print(table)
+            return 0
         results = tune(experiments, workers=args.workers, storage=args.storage,
                        report=lambda text: console.print(text, highlight=False))
     except _input_errors() as error:
@@ -324,8 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="print the runs an invocation would make",
                        description="Validate, then print the matrix of runs "
-                                   "(experiment x variant x backend x seed). Touches neither "
-                                   "data nor MLflow.")
+                                   "(experiment x variant x backend x seed) that `run` makes, "
+                                   "and for files with a tune: section the studies that `tune` "
+                                   "makes. Touches neither data nor MLflow.")
     _add_experiment_args(p)
     p.set_defaults(func=_cmd_plan)
 
@@ -349,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_args(p)
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes on this machine (0: create the studies only)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the studies and their search spaces and stop (touches neither "
+                        "data, MLflow nor the storage)")
     p.add_argument("--storage", metavar="URL",
                    help="Optuna storage: sqlite:///file.db, postgresql://..., mysql://..., "
                         "journal:/path/file.log (default: tune.storage, else SQLite under "

@@ -300,6 +300,31 @@ def test_tuning_on_test_data_is_refused(tmp_path, capsys) -> None:
     assert "would tune on the test data" in capsys.readouterr().err
 
 
+def test_plan_and_dry_run_show_the_studies_without_touching_anything(tmp_path, capsys,
+                                                                     monkeypatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(tmp_path / "mlruns"))
+    config = _config("planned", 7, timeout=120)
+    config["backends"] = ["torch", "tensorflow"]
+    path = str(_write(tmp_path, config))
+    assert main(["plan", path]) == 0
+    out = capsys.readouterr().out
+    assert "Plan (orchestrator run): 2 run(s)" in out
+    assert "planned-torch, planned-tensorflow" in out
+    assert "7 trials each, minimize val/loss; sampler random (seed 1), pruner median" in out
+    assert "at most 120 s per invocation" in out
+    assert "float in [0.0001, 1], log scale" in out
+    assert "optimizer.name is momentum or nesterov" in out
+    storage = "postgresql://root:secret@127.0.0.1:1/none"  # never opened
+    assert main(["tune", "--dry-run", "--storage", storage, path]) == 0
+    out = capsys.readouterr().out
+    assert "postgresql://root:***@127.0.0.1:1/none" in out and "secret" not in out
+    assert "Plan (orchestrator run)" not in out
+    assert not (tmp_path / "mlruns").exists()
+    plain = {key: value for key, value in config.items() if key != "tune"}
+    assert main(["tune", "--dry-run", str(_write(tmp_path, {**plain, "name": "plain"}))]) == 2
+    assert "tune: is required by this command" in capsys.readouterr().err
+
+
 def test_two_workers_on_a_journal_file_share_one_budget(tmp_path) -> None:
     config = _config("tune-journal", 4, pruner={"name": "none"})
     config["train"]["epochs"] = 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config.loader import ResolvedExperiment
-from orchestrator.tuning.study import (StudyRef, budget_state, grid_space, load_study,
+from orchestrator.tuning.study import (StudyRef, budget_state, grid_space, load_study, redact,
                                       study_ref, top_up)
 from orchestrator.tuning.worker import PARENT_ATTR, work
 
@@ -37,15 +37,6 @@ class StudyResult:
     best_test: dict[str, float] = field(default_factory=dict)
 
 
-def _redact(url: str) -> str:
-    """A storage URL without its password, for tags."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
-    return url
-
-
 def _parent_run(uri: str, exp: ResolvedExperiment, ref: StudyRef, study: Any) -> Any:
     """The study's parent run: found again by the id the study stores, else created."""
     from orchestrator.tracking.runs import RunLogger, flatten
@@ -53,7 +44,7 @@ def _parent_run(uri: str, exp: ResolvedExperiment, ref: StudyRef, study: Any) ->
 
     tags = {"orchestrator.kind": "study", "orchestrator.backend": ref.backend,
             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
-            "optuna.study_name": ref.name, "optuna.storage": _redact(ref.storage_url),
+            "optuna.study_name": ref.name, "optuna.storage": redact(ref.storage_url),
             "optuna.sampler": exp.tune.sampler.name, "optuna.pruner": exp.tune.pruner.name,
             "optuna.direction": exp.tune.direction, "optuna.metric": exp.tune.metric,
             "optuna.budget": exp.tune.trials}
