@@ -3,7 +3,8 @@ process, keep run statuses truthful under signals, and summarize.
 
 Order of work, so that bad input never leaves a run behind: configs are validated (by the caller),
 then every experiment's data is loaded and checked here, and only then is the MLflow store
-touched. Runs go up to ``jobs`` side by side, one process each. SIGTERM and Ctrl-C stop the
+touched. Runs go up to ``jobs`` side by side, one process each, the longest known first (see
+``start_order``). SIGTERM and Ctrl-C stop the
 runs under way (each worker marks its run KILLED), keep the runs already completed, and skip
 the rest.
 """
@@ -148,16 +149,64 @@ class _Worker:
                      reason=f"stopped by {exc or 'interrupt'}")
 
 
+def start_order(plan: list[PlannedRun], uri: str) -> list[int]:
+    """The order in which to start the plan's runs (indices into ``plan``) when several go side
+    by side: runs never finished before first, in plan order, then the others longest first by
+    their last finished duration (same config digest, backend and seed), so that a long run
+    does not start last and run alone at the end. Plan order if the store cannot tell."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        durations = _last_durations(plan, uri)
+    except MlflowException:
+        durations = {}
+    keys = [_run_key(run) for run in plan]
+    unknown = [i for i, key in enumerate(keys) if key not in durations]
+    known = sorted((i for i, key in enumerate(keys) if key in durations),
+                   key=lambda i: -durations[keys[i]])
+    return unknown + known
+
+
+def _run_key(run: PlannedRun) -> tuple[str, str, str]:
+    return run.experiment.digest, run.backend, str(run.seed)
+
+
+def _last_durations(plan: list[PlannedRun], uri: str) -> dict[tuple[str, str, str], float]:
+    """Seconds taken by the latest FINISHED run of each planned run's key, where there is one."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    wanted = {_run_key(run) for run in plan}
+    durations: dict[tuple[str, str, str], float] = {}
+    for name in dict.fromkeys(run.experiment.name for run in plan):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            continue
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            "tags.`orchestrator.kind` = 'run' AND attributes.status = 'FINISHED'",
+            max_results=1000, order_by=["attributes.start_time DESC"])
+        for r in runs:
+            tags = r.data.tags
+            key = (tags.get("orchestrator.config_digest"), tags.get("orchestrator.backend"),
+                   tags.get("orchestrator.seed"))
+            if key in wanted and key not in durations and r.info.end_time:
+                durations[key] = (r.info.end_time - r.info.start_time) / 1000
+    return durations
+
+
 def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int = 1,
+             order: list[int] | None = None,
              report: Callable[[RunOutcome], None] = lambda outcome: None) -> list[RunOutcome]:
-    """Run every planned run, each in its own process, up to ``jobs`` at a time; returns the
-    outcomes in plan order (those stopped KILLED, the ones never started missing, if the
-    invocation was interrupted). ``report`` sees each outcome as it comes."""
+    """Run every planned run, each in its own process, up to ``jobs`` at a time, started in
+    ``order`` (indices into ``plan``; default: plan order); returns the outcomes in plan order
+    (those stopped KILLED, the ones never started missing, if the invocation was interrupted).
+    ``report`` sees each outcome as it comes."""
     context = multiprocessing.get_context("spawn")
     jobs = max(1, min(jobs, len(plan) or 1))
     threads = max(1, len(os.sched_getaffinity(0)) // jobs) if jobs > 1 else None
     outcomes: dict[int, RunOutcome] = {}
-    pending = list(enumerate(plan))[::-1]
+    pending = [(index, plan[index]) for index in (order or range(len(plan)))][::-1]
     active: dict[int, _Worker] = {}
     board = ProgressBoard() if interactive else None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -224,6 +273,8 @@ def run_experiments(experiments: list[ResolvedExperiment], *, interactive: bool,
     uri = ensure_store()
     mark_dead_runs(uri)
     plan = make_plan(experiments)
-    outcomes = run_plan(plan, uri, interactive=interactive, jobs=jobs, report=report)
+    order = start_order(plan, uri) if jobs > 1 else None
+    outcomes = run_plan(plan, uri, interactive=interactive, jobs=jobs, order=order,
+                        report=report)
     log_summaries(uri, plan, outcomes)
     return outcomes

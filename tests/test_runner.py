@@ -55,3 +55,39 @@ def test_sigterm_kills_every_run_under_way(tmp_path) -> None:
     assert sorted(r.info.run_id for r in runs) == sorted(training)  # the third never started
     assert all(r.info.status == "KILLED" for r in runs)
     assert "interrupted: 2 of 3 run(s) done or stopped" in out
+
+
+def test_side_by_side_runs_start_longest_first_from_their_last_duration(tmp_path,
+                                                                        monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.config.loader import resolve
+    from orchestrator.plan import make_plan
+    from orchestrator.runner import start_order
+    from orchestrator.tracking.store import ensure_store
+
+    monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(tmp_path / "mlruns"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = ensure_store()
+    plan = make_plan(resolve({**DIGITS, "name": "sched", "seeds": [0, 1]}, "sched.yaml"))
+    assert [(r.seed, r.backend) for r in plan] == [
+        (0, "torch"), (0, "tensorflow"), (1, "torch"), (1, "tensorflow")]
+    assert start_order(plan, uri) == [0, 1, 2, 3]  # nothing known: plan order
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("sched")
+    digest = plan[0].experiment.digest
+
+    def finished(backend: str, seed: int, seconds: float, *, status: str = "FINISHED",
+                 config: str = digest, start: int = 1_000_000) -> None:
+        run = client.create_run(experiment, start_time=start, tags={
+            "orchestrator.kind": "run", "orchestrator.config_digest": config,
+            "orchestrator.backend": backend, "orchestrator.seed": str(seed)})
+        client.set_terminated(run.info.run_id, status, end_time=start + int(seconds * 1000))
+
+    finished("torch", 0, 5)
+    finished("tensorflow", 0, 50)
+    finished("tensorflow", 0, 1, start=500_000)  # an older run of the same: the latest counts
+    finished("torch", 1, 500, status="FAILED")  # only finished runs count
+    finished("tensorflow", 1, 900, config="another config")  # nor other configs
+    # unknown runs first in plan order, then the known ones longest first
+    assert start_order(plan, uri) == [2, 3, 1, 0]
