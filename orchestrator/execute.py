@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator import interrupts
 from orchestrator.plan import PlannedRun
 from orchestrator.progress import Sink
 
@@ -36,10 +37,6 @@ class RunOutcome:
 
 class EarlyStop(Exception):
     """Raised by the early-stopping callback; ends training, not the run."""
-
-
-def _terminate_as_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
 
 def _die_with_parent() -> None:
@@ -70,7 +67,7 @@ def execute_run(run: PlannedRun, uri: str, *, display: bool | Sink = False,
     """Run ``run`` to the end and return its outcome (exceptions are recorded, then returned).
     ``on_start(run_id)`` is called as soon as the MLflow run exists; ``display`` is where
     progress goes (``progress.EpochProgress``)."""
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    interrupts.install()  # SIGTERM and Ctrl-C end the run KILLED, between store writes
     _die_with_parent()
     # MLflow hints that integer columns cannot hold missing values, once per logged schema
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer",

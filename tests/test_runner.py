@@ -53,7 +53,8 @@ def test_sigterm_kills_every_run_under_way(tmp_path) -> None:
     assert proc.returncode == 130, out
     runs = _runs(root, "stopped")
     assert sorted(r.info.run_id for r in runs) == sorted(training)  # the third never started
-    assert all(r.info.status == "KILLED" for r in runs)
+    assert all(r.info.status == "KILLED" for r in runs), (
+        [(r.info.status, r.data.tags.get("orchestrator.error")) for r in runs], out[-4000:])
     assert "interrupted: 2 of 3 run(s) done or stopped" in out
 
 

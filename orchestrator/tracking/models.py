@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.backend import Backend, BackendModel
+from orchestrator.interrupts import shielded
 
 
 def log_model(uri: str, run_id: str, backend: Backend, model: BackendModel,
@@ -39,11 +40,14 @@ def log_model(uri: str, run_id: str, backend: Backend, model: BackendModel,
     with warnings.catch_warnings():  # hints about integer columns; our inputs are exact
         warnings.simplefilter("ignore", UserWarning)
         signature = mlflow.models.infer_signature(example, predictions)
-    _log_example(uri, run_id, example, predictions)
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings(), _quiet(f"mlflow.{flavor}"):
-        warnings.simplefilter("ignore", UserWarning)
-        flavor_module.log_model(model.native, name="model", signature=signature,
-                                pip_requirements=requirements, **_FLAVOR_OPTIONS.get(flavor, {}))
+    with shielded():  # a stop waits until the model is in the store
+        _log_example(uri, run_id, example, predictions)
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings(), \
+                _quiet(f"mlflow.{flavor}"):
+            warnings.simplefilter("ignore", UserWarning)
+            flavor_module.log_model(model.native, name="model", signature=signature,
+                                    pip_requirements=requirements,
+                                    **_FLAVOR_OPTIONS.get(flavor, {}))
     return flavor
 
 

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from orchestrator.interrupts import ShieldedClient
 from orchestrator.tracking.recovery import HEARTBEAT_TAG, identity_tags
 
 MAX_PARAMS_PER_BATCH = 100
@@ -43,7 +44,7 @@ class RunLogger:
                  run_id: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(uri)
+        self.client = ShieldedClient(MlflowClient(uri))  # a stop waits for the write in flight
         self.uri = uri
         all_tags = {**identity_tags(), **{k: str(v) for k, v in tags.items()}}
         if parent_run_id:

@@ -57,7 +57,9 @@ def experiment_id(name: str, uri: str) -> str:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(uri)
+    from orchestrator.interrupts import ShieldedClient
+
+    client = ShieldedClient(MlflowClient(uri))
     found = client.get_experiment_by_name(name)
     if found is not None:
         if found.lifecycle_stage == "deleted":

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import copy
 import math
-import signal
 import time
 import warnings
 from typing import Any
 
+from orchestrator import interrupts
 from orchestrator.config.loader import ResolvedExperiment, _set_sample, resolve_variant
 from orchestrator.plan import PlannedRun
 from orchestrator.tuning.study import StudyRef, budget_state, load_study, retry_callback
@@ -60,7 +60,7 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
 
     from orchestrator import plugin_manager
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts.install()  # SIGTERM and Ctrl-C stop the trial, between storage writes
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = load_study(exp, ref, create=False)
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
@@ -71,8 +71,9 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
     prepared = None if data_tuned else task.prepare(exp.data, seed=seed, folds=None)
     ran = 0
     while deadline is None or time.time() < deadline:
-        fail_stale_trials(study)
-        trial_id = study._pop_waiting_trial_id()
+        with interrupts.shielded():
+            fail_stale_trials(study)
+            trial_id = study._pop_waiting_trial_id()
         if trial_id is None:
             counts = budget_state(study)
             if counts["running"] == 0 and counts["waiting"] == 0:
@@ -89,10 +90,6 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
     return ran
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
-
-
 def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_id,
                interactive) -> None:
     import optuna
@@ -103,10 +100,12 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
     from orchestrator.tracking.store import experiment_id
 
     try:
-        values = sample(trial, exp.tune.space)
+        with interrupts.shielded():
+            values = sample(trial, exp.tune.space)
     except Exception as exc:  # e.g. a sampler that cannot handle the space: fail, go on
-        trial.set_user_attr("fail_reason", f"sampling: {type(exc).__name__}: {exc}"[:1000])
-        study.tell(trial, state=TrialState.FAIL)
+        with interrupts.shielded():
+            trial.set_user_attr("fail_reason", f"sampling: {type(exc).__name__}: {exc}"[:1000])
+            study.tell(trial, state=TrialState.FAIL)
         return
     tags = {"orchestrator.kind": "trial", "orchestrator.backend": ref.backend,
             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
@@ -122,7 +121,8 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
         tags["mlflow.source.git.commit"] = commit
     logger = RunLogger(uri, experiment_id(exp.name, uri), run_name=f"trial-{trial.number}",
                        tags=tags, parent_run_id=parent_run_id)
-    trial.set_user_attr("mlflow_run_id", logger.run_id)
+    with interrupts.shielded():
+        trial.set_user_attr("mlflow_run_id", logger.run_id)
     metric = exp.tune.metric
     pruned_at: list[int] = []
 
@@ -130,8 +130,10 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
         if metric not in entry.metrics:
             raise KeyError(f"tune.metric {metric!r} is not reported per epoch; reported: "
                            f"{', '.join(sorted(entry.metrics))}")
-        trial.report(entry.metrics[metric], entry.epoch)
-        if trial.should_prune():
+        with interrupts.shielded():
+            trial.report(entry.metrics[metric], entry.epoch)
+            prune = trial.should_prune()
+        if prune:
             pruned_at.append(entry.epoch)
             raise optuna.TrialPruned(f"pruned at epoch {entry.epoch}")
 
@@ -150,23 +152,27 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
         value = metrics.get(metric)
         if value is None or not math.isfinite(value):
             raise FloatingPointError(f"objective {metric} is {value}")
-        logger.log_metrics({"objective": value}, heartbeat=False)
-        study.tell(trial, value)
-        logger.end("FINISHED")
+        with interrupts.shielded():
+            logger.log_metrics({"objective": value}, heartbeat=False)
+            study.tell(trial, value)
+            logger.end("FINISHED")
     except optuna.TrialPruned:
-        logger.set_tags({"optuna.pruned_at_epoch": pruned_at[-1] if pruned_at else "?"})
-        logger.end("KILLED")
-        study.tell(trial, state=TrialState.PRUNED)
+        with interrupts.shielded():
+            logger.set_tags({"optuna.pruned_at_epoch": pruned_at[-1] if pruned_at else "?"})
+            logger.end("KILLED")
+            study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt as exc:
-        logger.fail(exc, status="KILLED")
-        study.tell(trial, state=TrialState.FAIL)
-        retry_callback(ref.heartbeat[2])(study, study._storage.get_trial(trial._trial_id))
+        with interrupts.shielded():  # a second stop waits until the trial is re-enqueued
+            logger.fail(exc, status="KILLED")
+            study.tell(trial, state=TrialState.FAIL)
+            retry_callback(ref.heartbeat[2])(study, study._storage.get_trial(trial._trial_id))
         raise
     except Exception as exc:  # recorded; the study goes on
         reason = f"{type(exc).__name__}: {exc}"
-        trial.set_user_attr("fail_reason", reason[:1000])
-        logger.fail(exc)
-        study.tell(trial, state=TrialState.FAIL)
+        with interrupts.shielded():
+            trial.set_user_attr("fail_reason", reason[:1000])
+            logger.fail(exc)
+            study.tell(trial, state=TrialState.FAIL)
 
 
 def _close_dead_run(uri: str, run_id: str | None, retry_number: int) -> None:

@@ -1,0 +1,66 @@
+"""Stops (SIGTERM, Ctrl-C) in a worker process: raised as KeyboardInterrupt between writes to the
+tracking store or the Optuna storage, never inside one.
+
+An interrupt raised in the middle of an SQLite write can leave that connection holding the
+database lock: the interrupted worker then waits on its own lock when it marks its run KILLED,
+and the runs beside it, which write to the same file, fail with "database is locked". So a
+worker installs ``install()`` and makes its writes under ``shielded()``: a stop that arrives
+during one is held, and raised as soon as the outermost shielded block is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+_depth = 0
+_held: list[str] = []  # the name of a signal that came during a shielded block
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    name = signal.Signals(signum).name
+    if _depth:
+        _held[:] = [name]
+        return
+    raise KeyboardInterrupt(f"received signal {name}")
+
+
+def install() -> None:
+    """SIGTERM and SIGINT raise KeyboardInterrupt, except inside ``shielded()``."""
+    _held.clear()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Hold stops until the block is done (blocks nest; the outermost one raises)."""
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if not _depth and _held:
+            name = _held.pop()
+            raise KeyboardInterrupt(f"received signal {name}")
+
+
+class ShieldedClient:
+    """An ``MlflowClient`` whose every call runs under ``shielded()``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with shielded():
+                return attribute(*args, **kwargs)
+
+        return call
