@@ -4,9 +4,8 @@ process, keep run statuses truthful under signals, and summarize.
 Order of work, so that bad input never leaves a run behind: configs are validated (by the caller),
 then every experiment's data is loaded and checked here, and only then is the MLflow store
 touched. Runs go up to ``jobs`` side by side, one process each, the longest known first (see
-``start_order``). SIGTERM and Ctrl-C stop the
-runs under way (each worker marks its run KILLED), keep the runs already completed, and skip
-the rest.
+``start_order``). SIGTERM and Ctrl-C stop the runs under way (each worker marks its run KILLED),
+keep the runs already completed, and skip the rest.
 """
 
 from __future__ import annotations
