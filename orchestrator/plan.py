@@ -61,9 +61,9 @@ def _distribution(dim) -> str:
 
 
 def study_tables(experiments: list[ResolvedExperiment], storage: str | None = None) -> list:
-    """For each experiment with a ``tune:`` section, a header and a rich table of what ``orchestrator tune``
-    would make or resume: its studies (one per backend), objective, budget, sampler, pruner,
-    storage and search space."""
+    """For each experiment with a ``tune:`` section, a header and a rich table of what
+    ``orchestrator tune`` would make or resume: its studies (one per backend), objective,
+    budget, sampler, pruner, storage and search space."""
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
