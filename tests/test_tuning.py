@@ -193,6 +193,42 @@ def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> 
         assert retry.params == trial.params
 
 
+def test_a_stop_held_until_the_objective_is_told_keeps_the_trial_complete(
+        tmp_path, monkeypatch) -> None:
+    """A stop that comes while the objective is written takes effect after it: the trial stays
+    COMPLETE and is neither failed again nor retried (the budget holds)."""
+    from orchestrator.config.loader import load
+    from orchestrator.tracking.store import tracking_uri
+    from orchestrator.tuning.study import study_ref
+    from orchestrator.tuning.worker import work
+
+    root = tmp_path / "mlruns"
+    monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(root))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    path = _write(tmp_path, _config("tune-held", 2, pruner={"name": "none"}))
+    assert main(["tune", "--workers", "0", str(path)]) == 0  # the study, two trials queued
+    (exp,) = load([path])
+    real_tell = optuna.study.Study.tell
+
+    def tell(self, trial, values=None, state=None, **kwargs):
+        if values is not None:  # SIGTERM arrives while the objective is being written
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_tell(self, trial, values, state, **kwargs)
+
+    monkeypatch.setattr(optuna.study.Study, "tell", tell)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            work(exp, study_ref(exp, "torch"), tracking_uri())
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    states = [t.state for t in _study(root, "tune-held-torch").trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.WAITING]
+    (run,) = _mlflow_runs(root, "tune-held")["trial"]
+    assert run.info.status == "FINISHED"
+
+
 @pytest.fixture
 def postgres_url():
     psycopg2 = pytest.importorskip("psycopg2")

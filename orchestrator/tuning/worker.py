@@ -163,9 +163,12 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
             study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt as exc:
         with interrupts.shielded():  # a second stop waits until the trial is re-enqueued
-            logger.fail(exc, status="KILLED")
-            study.tell(trial, state=TrialState.FAIL)
-            retry_callback(ref.heartbeat[2])(study, study._storage.get_trial(trial._trial_id))
+            logger.fail(exc, status="KILLED")  # nothing if the run has ended
+            # a stop held until the end of the writes above (the trial told, the run ended)
+            # leaves a finished trial: failing it again or retrying it would break the budget
+            if not study._storage.get_trial(trial._trial_id).state.is_finished():
+                study.tell(trial, state=TrialState.FAIL)
+                retry_callback(ref.heartbeat[2])(study, study._storage.get_trial(trial._trial_id))
         raise
     except Exception as exc:  # recorded; the study goes on
         reason = f"{type(exc).__name__}: {exc}"
