@@ -28,11 +28,12 @@ def _batches(timesteps: int, count: int = 8):
 
 
 def _ours(backend_name: str, timesteps: int, steps: int):
-    from orchestrator import catalogue, models, plugin_manager
-    from orchestrator.initializers import init_weights
+    from orchestrator.canonical import catalogue, networks
+    from orchestrator.plugins import manager as plugin_manager
+    from orchestrator.canonical.initializers import init_weights
 
     backend = plugin_manager.backends().load(backend_name)
-    spec = models.har_network(timesteps, 6, 7)
+    spec = networks.har_network(timesteps, 6, 7)
     model = backend.build_model(spec, init_weights(spec, 0))
     session = backend.training_session(
         model, catalogue.resolve("loss", "sparse_categorical_crossentropy"),
@@ -137,7 +138,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=200)
     parser.add_argument("--backends", nargs="+", default=["torch", "tensorflow"])
     args = parser.parse_args()
-    from orchestrator.isolation import run_isolated
+    from orchestrator.orchestration.isolation import run_isolated
 
     for name in args.backends:
         seconds = run_isolated(measure, name, args.steps, args.block, args.timesteps)

@@ -23,18 +23,19 @@ import time
 
 import numpy as np
 import torch
-
-from orchestrator import catalogue, models
-from orchestrator.initializers import init_weights
 from orchestrator_torch.backend import TorchBackend
+
+from orchestrator.canonical import catalogue, networks
+from orchestrator.canonical.initializers import init_weights
+from orchestrator.contract.backend import Resources
 
 
 def cases(batch: int) -> list[tuple[str, object, np.ndarray, np.ndarray, str]]:
     rng = np.random.default_rng(0)
-    text = models.char_network(65, 100, embedding_dim=64, units=256)
+    text = networks.char_network(65, 100, embedding_dim=64, units=256)
     x_text = rng.integers(0, 65, size=(batch, 100))
     y_text = rng.integers(0, 65, size=(batch, 100))
-    har = models.har_network(200, 6, 7, dropout=0.0)  # dropout masks are per-device draws
+    har = networks.har_network(200, 6, 7, dropout=0.0)  # dropout masks are per-device draws
     x_har = rng.standard_normal((batch, 200, 6)).astype(np.float32)
     y_har = np.eye(7, dtype=np.float32)[rng.integers(0, 7, size=batch)]
     return [("char LSTM(256), seq 100", text, x_text, y_text, "sparse_categorical_crossentropy"),
@@ -84,7 +85,7 @@ def main() -> None:
         raise SystemExit("no CUDA device: this check needs a GPU build of torch and a GPU")
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, "
           f"cuDNN {torch.backends.cudnn.version()}")
-    cpu, gpu = TorchBackend("cpu"), TorchBackend("cuda")
+    cpu, gpu = TorchBackend(Resources(device="cpu")), TorchBackend(Resources(device="cuda"))
     for label, spec, x, y, loss_name in cases(args.batch):
         weights = init_weights(spec, seed=0)
         reference = cpu.build_model(spec, weights).predict(x)
@@ -109,8 +110,12 @@ def main() -> None:
 
 
 def eval_mode_gradients(cpu: TorchBackend, gpu: TorchBackend) -> None:
-    from orchestrator.tasks.vanishing import (VanishingData, VanishingModel, VanishingTask,
-                                              gradient_norm_per_step)
+    from orchestrator.tasks.vanishing import (
+        VanishingData,
+        VanishingModel,
+        VanishingTask,
+        gradient_norm_per_step,
+    )
 
     task = VanishingTask()
     prepared = task.prepare(VanishingData(length=100), seed=0, folds=None)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator import catalogue, models, specs
-from orchestrator.catalogue import ComponentError
-from orchestrator.initializers import init_weights
-from orchestrator.specs import Dense, Embedding, ModelSpec, SpecError
+from orchestrator.canonical import catalogue, networks, specs
+from orchestrator.canonical.catalogue import ComponentError
+from orchestrator.canonical.initializers import init_weights
+from orchestrator.canonical.specs import Dense, Embedding, ModelSpec, SpecError
 
 REQUIRED = {
     "loss": {"binary_crossentropy", "categorical_crossentropy",
@@ -58,14 +58,14 @@ def test_resolve_rejects_bad_input_with_the_fix(kind, name, params, message) -> 
 
 
 def test_spec_shapes_follow_the_layers() -> None:
-    har = models.har_network(200, 6, 7)
+    har = networks.har_network(200, 6, 7)
     assert har.output_shape == (7,)
     shapes = specs.weight_shapes(har)
     assert shapes["0.forward.kernel"].shape == (6, 128)
     assert shapes["1.backward.kernel"].shape == (64, 128)  # Bi-LSTM(32) feeds 64 features
-    char = models.char_network(84, 100, units=256)
+    char = networks.char_network(84, 100, units=256)
     assert char.output_shape == (100, 84)
-    norm_net = models.normalization_network(64, norm="batch")
+    norm_net = networks.normalization_network(64, norm="batch")
     state = [n for n, w in specs.weight_shapes(norm_net).items() if not w.trainable]
     assert state == ["1.running_mean", "1.running_var", "4.running_mean", "4.running_var"]
 
@@ -84,7 +84,7 @@ def test_bad_specs_fail_at_construction(build, message) -> None:
 
 
 def test_initialization_is_seeded_and_per_weight() -> None:
-    spec = models.har_network(20, 6, 7)
+    spec = networks.har_network(20, 6, 7)
     a, b = init_weights(spec, 1), init_weights(spec, 1)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     c = init_weights(spec, 2)
@@ -96,7 +96,7 @@ def test_initialization_is_seeded_and_per_weight() -> None:
 
 
 def test_initializers_follow_their_definitions() -> None:
-    spec = models.char_network(10, 5, embedding_dim=4, units=8)
+    spec = networks.char_network(10, 5, embedding_dim=4, units=8)
     w = init_weights(spec, 0)
     bias = w["1.bias"]
     np.testing.assert_array_equal(bias[8:16], 1.0)  # forget gate

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from orchestrator import plugin_manager
+from orchestrator.plugins import manager as plugin_manager
 
 FILES = sorted(Path("experiments").glob("*.yaml"))
 
@@ -36,7 +36,7 @@ def test_shipped_experiment_runs_end_to_end(path: Path, tmp_path: Path) -> None:
     root = tmp_path / "mlruns"
     env = {**os.environ, "ORCHESTRATOR_MLRUNS": str(root)}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--quiet",
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--quiet",
                            str(path), *_overrides(path)], capture_output=True, text=True,
                           env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -46,7 +46,7 @@ def test_shipped_experiment_runs_end_to_end(path: Path, tmp_path: Path) -> None:
     experiment = client.get_experiment_by_name(config.get("name", path.stem))
     runs = [r for r in client.search_runs([experiment.experiment_id])
             if r.data.tags.get("orchestrator.kind") == "run"]
-    assert sorted(r.data.tags["orchestrator.backend"] for r in runs) == sorted(
+    assert sorted(r.data.tags["orchestrator.contract.backend"] for r in runs) == sorted(
         config.get("backends", ["tensorflow", "torch"]))
     for run in runs:
         assert run.info.status == "FINISHED"

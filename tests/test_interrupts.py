@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from orchestrator import interrupts
+from orchestrator.tracking import interrupts
 
 
 @pytest.fixture

@@ -5,18 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator import catalogue, models, parity, plugin_manager
-from orchestrator.initializers import init_weights
-from orchestrator.specs import trainable_names
+from orchestrator.canonical import catalogue, networks
+from orchestrator.comparison import parity
+from orchestrator.plugins import manager as plugin_manager
+from orchestrator.canonical.initializers import init_weights
+from orchestrator.canonical.specs import trainable_names
 from orchestrator.testing.assertions import assert_weights_close
 
 BACKENDS = ("torch", "tensorflow")
 
 SPECS = {
-    "har": models.har_network(12, 6, 7, dropout=0.0),
-    "normalization-batch": models.normalization_network(64, 10, norm="batch"),
-    "normalization-layer": models.normalization_network(64, 10, norm="layer"),
-    "char": models.char_network(30, 10, embedding_dim=8, units=16),
+    "har": networks.har_network(12, 6, 7, dropout=0.0),
+    "normalization-batch": networks.normalization_network(64, 10, norm="batch"),
+    "normalization-layer": networks.normalization_network(64, 10, norm="layer"),
+    "char": networks.char_network(30, 10, embedding_dim=8, units=16),
 }
 
 

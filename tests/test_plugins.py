@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import catalogue, plugin_manager
-from orchestrator.registry import BackendInfo, BackendRegistry, RegistryError
+from orchestrator.canonical import catalogue
+from orchestrator.plugins import manager as plugin_manager
+from orchestrator.plugins.registry import BackendInfo, BackendRegistry, RegistryError
 
-ORCHESTRATOR = [sys.executable, "-m", "orchestrator.cli"]
+ORCHESTRATOR = [sys.executable, "-m", "orchestrator"]
 
 
 def install_fake_distribution(root: Path, dist: str, entry_points: dict[str, str],
@@ -57,7 +58,7 @@ def orchestrator_add_backends(registry):
 
 THIRD_PARTY = """
 from orchestrator import hookimpl
-from orchestrator.registry import BackendInfo
+from orchestrator.plugins.registry import BackendInfo
 
 @hookimpl
 def orchestrator_add_backends(registry):

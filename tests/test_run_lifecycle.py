@@ -48,7 +48,7 @@ def _runs(root: Path, name: str, kind: str = "run"):
 def _start(tmp_path: Path, config: dict, *args: str) -> subprocess.Popen:
     path = tmp_path / f"{config['name']}.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "--quiet",
+    return subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "--quiet",
                              str(path), *args], env=_env(tmp_path / "mlruns"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -67,8 +67,8 @@ def finished(tmp_path_factory):
 def test_runs_are_logged_completely(finished) -> None:
     root, out = finished
     runs = _runs(root, "lifecycle")
-    runs = sorted(runs, key=lambda r: r.data.tags["orchestrator.backend"], reverse=True)
-    assert [r.data.tags["orchestrator.backend"] for r in runs] == ["torch", "tensorflow"]
+    runs = sorted(runs, key=lambda r: r.data.tags["orchestrator.contract.backend"], reverse=True)
+    assert [r.data.tags["orchestrator.contract.backend"] for r in runs] == ["torch", "tensorflow"]
     client = _client(root)
     for run in runs:
         assert run.info.status == "FINISHED"
@@ -76,7 +76,7 @@ def test_runs_are_logged_completely(finished) -> None:
         assert tags["orchestrator.task"] == "digits" and tags["orchestrator.seed"] == "0"
         assert len(tags["orchestrator.config_digest"]) == 16
         assert len(tags["orchestrator.dataset_digest"]) == 16
-        backend = tags["orchestrator.backend"]
+        backend = tags["orchestrator.contract.backend"]
         assert tags[f"framework.{backend}"]
         assert params["train.epochs"] == "2" and params["optimizer.name"] == "adam"
         assert params["optimizer.eps"] == "1e-08"  # canonical defaults are logged too
@@ -108,7 +108,7 @@ def test_logged_model_loads_back_and_predicts_the_same(finished, backend: str) -
 
     root, _ = finished
     run = next(r for r in _runs(root, "lifecycle")
-               if r.data.tags["orchestrator.backend"] == backend)
+               if r.data.tags["orchestrator.contract.backend"] == backend)
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     folder = _client(root).download_artifacts(run.info.run_id, "model_example.npz")
     example = np.load(folder)
@@ -217,7 +217,7 @@ def test_ui_serves_the_same_store(tmp_path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "ui", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "ui", "--port", str(port)],
                             env=_env(tmp_path / "mlruns"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -239,7 +239,7 @@ def test_ui_serves_the_same_store(tmp_path) -> None:
                   "train": {"epochs": 1, "batch_size": 64}}
         (client_dir / "over-http.yaml").write_text(yaml.safe_dump(config))
         env = {**_env(client_dir / "mlruns"), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
-        done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--quiet",
+        done = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--quiet",
                                "over-http.yaml"], cwd=client_dir, env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from orchestrator.runner import default_jobs
+from orchestrator.orchestration.parent import default_jobs
 from test_run_lifecycle import DIGITS, _poll_runs, _runs, _start
 
 
@@ -63,8 +63,8 @@ def test_side_by_side_runs_start_longest_first_from_their_last_duration(tmp_path
     from mlflow.tracking import MlflowClient
 
     from orchestrator.config.loader import resolve
-    from orchestrator.plan import make_plan
-    from orchestrator.runner import start_order
+    from orchestrator.orchestration.plan import make_plan
+    from orchestrator.orchestration.parent import start_order
     from orchestrator.tracking.store import ensure_store
 
     monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(tmp_path / "mlruns"))
@@ -82,7 +82,7 @@ def test_side_by_side_runs_start_longest_first_from_their_last_duration(tmp_path
                  config: str = digest, start: int = 1_000_000) -> None:
         run = client.create_run(experiment, start_time=start, tags={
             "orchestrator.kind": "run", "orchestrator.config_digest": config,
-            "orchestrator.backend": backend, "orchestrator.seed": str(seed)})
+            "orchestrator.contract.backend": backend, "orchestrator.seed": str(seed)})
         client.set_terminated(run.info.run_id, status, end_time=start + int(seconds * 1000))
 
     finished("torch", 0, 5)

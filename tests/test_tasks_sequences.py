@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator import catalogue
+from orchestrator.canonical import catalogue
 from orchestrator.config.loader import ConfigError, resolve
 from orchestrator.data.errors import DataError
 from orchestrator.tasks.har import HarData, HarTask
@@ -355,8 +355,8 @@ def test_loss_upstream_is_the_gradient_of_the_mean_cross_entropy():
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_gradient_norm_per_step_on_a_tiny_torch_model(cell):
     torch = pytest.importorskip("torch")
-    from orchestrator import plugin_manager
-    from orchestrator.initializers import init_weights
+    from orchestrator.plugins import manager as plugin_manager
+    from orchestrator.canonical.initializers import init_weights
 
     task = VanishingTask()
     prepared = task.prepare(VanishingData(length=12, n_train=10, n_test=16), seed=0, folds=None)

@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.config.loader import ConfigError, resolve
 from orchestrator.data.errors import DataError
-from orchestrator.metrics import binary
+from orchestrator.evaluation.metrics import binary
 from orchestrator.tasks.embedding import EmbeddingTask, knn_accuracy, recall_at_1
 from orchestrator.tasks.imbalanced import ImbalancedData, ImbalancedTask
 
@@ -227,7 +227,7 @@ def test_average_precision_on_a_known_case():
 
 
 def test_imbalanced_evaluate_reports_rare_class_metrics():
-    from orchestrator.tasks.base import Prepared, Split
+    from orchestrator.contract.task import Prepared, Split
 
     y = np.array([0, 0, 1, 1, 0, 1])
     probs = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])

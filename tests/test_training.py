@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator import catalogue, models, plugin_manager
-from orchestrator.initializers import init_weights
-from orchestrator.training import Batches, EpochResult, NonFiniteLossError, fit
+from orchestrator.canonical import catalogue, networks
+from orchestrator.plugins import manager as plugin_manager
+from orchestrator.canonical.initializers import init_weights
+from orchestrator.contract.loop import Batches, EpochResult, NonFiniteLossError, fit
 
 
 def test_batches_are_a_function_of_seed_and_epoch() -> None:
@@ -31,7 +32,7 @@ def backend(request):
 
 
 def _session(backend, lr: float = 0.05):
-    spec = models.mlp(4, 3, hidden=(8,))
+    spec = networks.mlp(4, 3, hidden=(8,))
     model = backend.build_model(spec, init_weights(spec, 0))
     loss = catalogue.resolve("loss", "sparse_categorical_crossentropy", {"from_logits": True})
     return model, backend.training_session(model, loss,
@@ -125,7 +126,7 @@ def test_schedule_factors() -> None:
 
 
 def test_on_batch_reports_progress_inside_epochs(backend, monkeypatch) -> None:
-    import orchestrator.training as training
+    import orchestrator.contract.loop as training
 
     monkeypatch.setattr(training, "BATCH_REPORT_EVERY", 2)
     _, session = _session(backend)

@@ -57,7 +57,7 @@ def _write(tmp_path: Path, config: dict) -> Path:
 
 
 def _cli(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], text=True,
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], text=True,
                           capture_output=True, env=_env(tmp_path / "mlruns"), timeout=timeout)
 
 
@@ -162,7 +162,7 @@ def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> 
     config["train"]["epochs"] = 4
     path = _write(tmp_path, config)
     root = tmp_path / "mlruns"
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "tune", str(path)],
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "tune", str(path)],
                             env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 300
@@ -254,7 +254,7 @@ def test_workers_on_postgres_finish_exactly_the_budget_despite_a_killed_worker(
     root = tmp_path / "mlruns"
     created = _cli(tmp_path, "tune", str(path), "--workers", "0", "--storage", postgres_url)
     assert created.returncode == 0, created.stdout + created.stderr
-    workers = [subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "worker", str(path),
+    workers = [subprocess.Popen([sys.executable, "-m", "orchestrator", "worker", str(path),
                                  "--storage", postgres_url], env=_env(root),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True) for _ in range(3)]

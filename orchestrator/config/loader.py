@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator import catalogue
-from orchestrator.catalogue import ComponentError, ComponentSpec
+from orchestrator.canonical import catalogue
+from orchestrator.canonical.catalogue import ComponentError, ComponentSpec
 from orchestrator.config.schema import Experiment, Train
-from orchestrator.registry import RegistryError
+from orchestrator.plugins.registry import RegistryError
 
 
 class ConfigError(ValueError):
@@ -207,7 +207,7 @@ def _component(file: str, section: str, kind: str, raw: Mapping[str, Any]) -> Co
 def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
             ) -> list[ResolvedExperiment]:
     """Validate one experiment (as read from ``file``) into its resolved variants."""
-    from orchestrator import plugin_manager
+    from orchestrator.plugins import manager as plugin_manager
 
     file = str(file)
     raw = copy.deepcopy(raw)
@@ -264,7 +264,7 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
 def resolve_variant(where: str, file: str, name: str, variant: str, config: dict[str, Any],
                     backends: tuple[str, ...]) -> ResolvedExperiment:
     """Validate one fully expanded config (a matrix variant, or a tuning trial's config)."""
-    from orchestrator import plugin_manager
+    from orchestrator.plugins import manager as plugin_manager
 
     try:
         top = Experiment.model_validate(config)
@@ -344,13 +344,13 @@ def _check_space(file: str, base: dict[str, Any], tune: Any, name: str,
         seen[path] = dim
         probe = copy.deepcopy(base)
         for condition, values in _conditions(path, tune.space).items():
-            _set_sample(probe, condition, values[0], file)
+            set_sample(probe, condition, values[0], file)
         samples = dim.choices if dim.type == "categorical" else [dim.low, dim.high]
         for value in samples:
             if dim.type == "int":
                 value = int(value)
             trial = copy.deepcopy(probe)
-            _set_sample(trial, path, value, file)
+            set_sample(trial, path, value, file)
             try:
                 resolve_variant(file, file, name, "", trial, backends)
             except ConfigError as exc:
@@ -367,7 +367,7 @@ def _conditions(path: str, space: Mapping[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
-def _set_sample(config: dict[str, Any], path: str, value: Any, file: str) -> None:
+def set_sample(config: dict[str, Any], path: str, value: Any, file: str) -> None:
     """Set a sampled value; a whole component given by name (``optimizer.name``) drops the
     previous component's hyperparameters, which may not apply to the new one."""
     section, _, key = path.partition(".")

@@ -3,8 +3,8 @@
 Each module defines one ``Task`` (import-light: no framework import at module level).
 """
 
-from orchestrator.hookspecs import hookimpl
-from orchestrator.registry import TaskRegistry
+from orchestrator.plugins.hookspecs import hookimpl
+from orchestrator.plugins.registry import TaskRegistry
 
 
 @hookimpl

@@ -15,11 +15,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from orchestrator import models
-from orchestrator.catalogue import ComponentSpec
-from orchestrator.metrics import epochs_to_threshold, multiclass, predict_in_batches
-from orchestrator.specs import ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task, require_logits
+from orchestrator.canonical import networks
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.evaluation.metrics import epochs_to_threshold, multiclass, predict_in_batches
+from orchestrator.canonical.specs import ModelSpec
+from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task, require_logits
 
 CLASSES = 10
 
@@ -52,7 +52,7 @@ class DigitsTask(Task):
                                options=data.model_dump())
 
     def model_spec(self, model: DigitsModel, prepared: Prepared) -> ModelSpec:
-        return models.normalization_network(64, CLASSES, norm=model.norm, hidden=model.hidden,
+        return networks.normalization_network(64, CLASSES, norm=model.norm, hidden=model.hidden,
                                             activation=model.activation,
                                             output_activation="linear")
 
@@ -61,7 +61,7 @@ class DigitsTask(Task):
 
     def evaluate(self, model, split: Split, prepared: Prepared, loss: ComponentSpec,
                  history: Mapping[str, list[float]]) -> Evaluation:
-        from orchestrator.plots import confusion_matrix
+        from orchestrator.evaluation.plots import confusion_matrix
 
         predicted = predict_in_batches(model, split.x_test).argmax(axis=-1)
         metrics, matrix = multiclass(split.y_test, predicted, CLASSES, "test")

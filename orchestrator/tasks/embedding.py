@@ -20,11 +20,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from orchestrator import models
-from orchestrator.catalogue import ComponentSpec
-from orchestrator.metrics import predict_in_batches
-from orchestrator.specs import ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
+from orchestrator.canonical import networks
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.evaluation.metrics import predict_in_batches
+from orchestrator.canonical.specs import ModelSpec
+from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task
 
 CLASSES = 10
 INPUTS = 64
@@ -93,7 +93,7 @@ def knn_accuracy(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarra
 
 def pca_scatter(embeddings: np.ndarray, labels: np.ndarray, title: str) -> Any:
     """The embeddings projected on their first two principal components, coloured by class."""
-    from orchestrator.plots import _pyplot
+    from orchestrator.evaluation.plots import _pyplot
 
     plt = _pyplot()
     e = np.asarray(embeddings, dtype=np.float64)
@@ -145,7 +145,7 @@ class EmbeddingTask(Task):
                                options=data.model_dump())
 
     def model_spec(self, model: EmbeddingModel, prepared: Prepared) -> ModelSpec:
-        return models.mlp(INPUTS, model.dim, hidden=tuple(model.hidden),
+        return networks.mlp(INPUTS, model.dim, hidden=tuple(model.hidden),
                           activation=model.activation, norm=model.norm, dropout=model.dropout,
                           output_activation="linear")
 

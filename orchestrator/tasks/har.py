@@ -25,12 +25,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from orchestrator import models, specs
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.canonical import networks, specs
+from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.data.errors import DataError
-from orchestrator.metrics import multiclass, predict_in_batches, validation_accuracy
-from orchestrator.specs import Dense, Dropout, ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
+from orchestrator.evaluation.metrics import multiclass, predict_in_batches, validation_accuracy
+from orchestrator.canonical.specs import Dense, Dropout, ModelSpec
+from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task
 
 Subjects = int | tuple[int | str, ...]
 
@@ -175,7 +175,7 @@ class HarTask(Task):
         classes = int(prepared.meta["classes"])
         output = "linear" if model.logits else "softmax"
         if not (model.input_dense or model.head or model.norm != "none"):
-            return models.har_network(timesteps, channels, classes, units=model.units,
+            return networks.har_network(timesteps, channels, classes, units=model.units,
                                       depth=model.depth, cell=model.cell,
                                       dropout=model.dropout, output_activation=output)
         layers: list[specs.Layer] = []
@@ -204,7 +204,7 @@ class HarTask(Task):
                  history: Mapping[str, list[float]]) -> Evaluation:
         import pandas as pd
 
-        from orchestrator.plots import confusion_matrix
+        from orchestrator.evaluation.plots import confusion_matrix
 
         classes = int(prepared.meta["classes"])
         names = [str(c) for c in prepared.meta["class_names"]]

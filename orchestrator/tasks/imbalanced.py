@@ -21,11 +21,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from orchestrator import models
-from orchestrator.catalogue import ComponentSpec
-from orchestrator.metrics import binary, predict_in_batches, sigmoid
-from orchestrator.specs import ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task, require_logits
+from orchestrator.canonical import networks
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.evaluation.metrics import binary, predict_in_batches, sigmoid
+from orchestrator.canonical.specs import ModelSpec
+from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task, require_logits
 
 BUILTIN = ("hypothyroid", "hiva")
 CACHE_NAME = "imbalanced"
@@ -153,7 +153,7 @@ def precision_recall_plot(y_true: np.ndarray, scores: np.ndarray, title: str) ->
     """The precision-recall curve, its average precision and the no-skill line (prevalence)."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    from orchestrator.plots import _pyplot
+    from orchestrator.evaluation.plots import _pyplot
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
@@ -248,7 +248,7 @@ class ImbalancedTask(Task):
         return Prepared(tuple(splits), digest, source, meta, table)
 
     def model_spec(self, model: ImbalancedModel, prepared: Prepared) -> ModelSpec:
-        return models.mlp(int(prepared.meta["inputs"]), 1, hidden=tuple(model.hidden),
+        return networks.mlp(int(prepared.meta["inputs"]), 1, hidden=tuple(model.hidden),
                           activation=model.activation, norm=model.norm, dropout=model.dropout,
                           output_activation="linear")
 
@@ -274,7 +274,7 @@ class ImbalancedTask(Task):
 
     def evaluate(self, model: Any, split: Split, prepared: Prepared, loss: ComponentSpec,
                  history: Mapping[str, list[float]]) -> Evaluation:
-        from orchestrator.plots import confusion_matrix
+        from orchestrator.evaluation.plots import confusion_matrix
 
         scores = self.scores(model, split.x_test)
         metrics, matrix = binary(split.y_test, scores, "test")

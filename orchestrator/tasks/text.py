@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from orchestrator import models
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.canonical import networks
+from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.data.errors import DataError
-from orchestrator.specs import ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task, require_logits
+from orchestrator.canonical.specs import ModelSpec
+from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task, require_logits
 
 LN2 = math.log(2.0)
 
@@ -131,7 +131,7 @@ class TextTask(Task):
         return Prepared((split,), digest("text", key_digest, seed), source, meta, table)
 
     def model_spec(self, model: TextModel, prepared: Prepared) -> ModelSpec:
-        return models.char_network(int(prepared.meta["vocab_size"]), int(prepared.meta["seq_len"]),
+        return networks.char_network(int(prepared.meta["vocab_size"]), int(prepared.meta["seq_len"]),
                                    embedding_dim=model.embedding_dim, units=model.units,
                                    depth=model.depth, cell=model.cell, dropout=model.dropout)
 

@@ -21,12 +21,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from orchestrator import specs
-from orchestrator.catalogue import ComponentSpec
-from orchestrator.metrics import (multiclass, predict_in_batches, softmax,
+from orchestrator.canonical import specs
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.evaluation.metrics import (multiclass, predict_in_batches, softmax,
                                   validation_accuracy)
-from orchestrator.specs import Dense, ModelSpec
-from orchestrator.tasks.base import Evaluation, Options, Prepared, Split, Task
+from orchestrator.canonical.specs import Dense, ModelSpec
+from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task
 
 CLASSES = 2
 
@@ -91,7 +91,7 @@ class VanishingTask(Task):
                  history: Mapping[str, list[float]]) -> Evaluation:
         import pandas as pd
 
-        from orchestrator.plots import curves
+        from orchestrator.evaluation.plots import curves
 
         predicted = predict_in_batches(model, split.x_test).argmax(axis=-1)
         metrics, _ = multiclass(split.y_test, predicted, CLASSES, "test")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.parity import relative_error
+from orchestrator.canonical.reference.numerics import relative_error
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator import catalogue, specs
-from orchestrator.catalogue import ComponentSpec
-from orchestrator.specs import Activation, Dense, Dropout, Embedding, ModelSpec
+from orchestrator.canonical import catalogue, specs
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.canonical.specs import Activation, Dense, Dropout, Embedding, ModelSpec
 
 
 @dataclass(frozen=True)

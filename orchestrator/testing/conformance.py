@@ -12,7 +12,7 @@ loss (value and gradient, probabilities and logits, edge cases), every norm and 
 (forward in training and evaluation mode, running statistics, gradients with respect to inputs
 and weights by backpropagation through time), every optimizer (one step and 100 steps), identical
 initialization from a spec and a seed, and one training step of small models (loss, updated
-weights, full-batch accumulation). The expected values come from ``orchestrator.reference``
+weights, full-batch accumulation). The expected values come from ``orchestrator.canonical.reference``
 (float64, straight from the formulas in ``docs/canonical.md``), gradients from central finite
 differences of the reference. Tolerances are in ``orchestrator.testing.assertions.TOLERANCES``.
 
@@ -30,11 +30,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from orchestrator import catalogue, reference
-from orchestrator.backend import Backend
-from orchestrator.initializers import init_weights
-from orchestrator.registry import BackendInfo
-from orchestrator.specs import ModelSpec, trainable_names, weight_shapes
+from orchestrator.canonical import catalogue, reference
+from orchestrator.contract.backend import Backend
+from orchestrator.canonical.initializers import init_weights
+from orchestrator.plugins.registry import BackendInfo
+from orchestrator.canonical.specs import ModelSpec, trainable_names, weight_shapes
 from orchestrator.testing import cases
 from orchestrator.testing.assertions import TOLERANCES, assert_close, assert_weights_close
 
@@ -68,14 +68,14 @@ class _BackendFixtures:
     @pytest.fixture(scope="class")
     @classmethod
     def info(cls) -> BackendInfo:
-        from orchestrator import plugin_manager
+        from orchestrator.plugins import manager as plugin_manager
 
         return plugin_manager.backends().info(cls.backend_name)
 
     @pytest.fixture(scope="class")
     @classmethod
     def backend(cls, info: BackendInfo) -> Backend:
-        from orchestrator import plugin_manager
+        from orchestrator.plugins import manager as plugin_manager
 
         return plugin_manager.backends().load(info.name)
 

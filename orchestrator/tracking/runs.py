@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.interrupts import ShieldedClient
+from orchestrator.tracking.interrupts import ShieldedClient
 from orchestrator.tracking.recovery import HEARTBEAT_TAG, identity_tags
 
 MAX_PARAMS_PER_BATCH = 100

@@ -57,7 +57,7 @@ def experiment_id(name: str, uri: str) -> str:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.interrupts import ShieldedClient
+    from orchestrator.tracking.interrupts import ShieldedClient
 
     client = ShieldedClient(MlflowClient(uri))
     found = client.get_experiment_by_name(name)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config.loader import ResolvedExperiment
-from orchestrator.tuning.study import (StudyRef, budget_state, grid_space, load_study, redact,
+from orchestrator.redaction import redact
+from orchestrator.tuning.study import (StudyRef, budget_state, grid_space, load_study,
                                       study_ref, top_up)
 from orchestrator.tuning.worker import PARENT_ATTR, work
 
@@ -42,7 +43,7 @@ def _parent_run(uri: str, exp: ResolvedExperiment, ref: StudyRef, study: Any) ->
     from orchestrator.tracking.runs import RunLogger, flatten
     from orchestrator.tracking.store import experiment_id
 
-    tags = {"orchestrator.kind": "study", "orchestrator.backend": ref.backend,
+    tags = {"orchestrator.kind": "study", "orchestrator.contract.backend": ref.backend,
             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
             "optuna.study_name": ref.name, "optuna.storage": redact(ref.storage_url),
             "optuna.sampler": exp.tune.sampler.name, "optuna.pruner": exp.tune.pruner.name,
@@ -63,9 +64,9 @@ def _worker_main(exp: ResolvedExperiment, ref: StudyRef, uri: str, deadline: flo
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from orchestrator.execute import _die_with_parent
+    from orchestrator.orchestration.worker import die_with_parent
 
-    _die_with_parent()
+    die_with_parent()
     try:
         return work(exp, ref, uri, deadline=deadline)
     except KeyboardInterrupt:
@@ -75,7 +76,7 @@ def _worker_main(exp: ResolvedExperiment, ref: StudyRef, uri: str, deadline: flo
 def tune(experiments: list[ResolvedExperiment], *, workers: int = 1, storage: str | None = None,
          report: Any = print) -> list[StudyResult]:
     """Run every study (one per experiment and backend) to its total budget."""
-    from orchestrator.runner import check_data
+    from orchestrator.orchestration.parent import check_data
     from orchestrator.tracking.recovery import mark_dead_runs
     from orchestrator.tracking.store import ensure_store
 
@@ -145,7 +146,7 @@ def _raise_interrupt(signum: int, _frame: Any) -> None:
 def join(experiments: list[ResolvedExperiment], storage: str) -> int:
     """``orchestrator worker``: join existing studies and work until their budgets are done.
     Each backend's trials run in a process of their own (frameworks are not mixed)."""
-    from orchestrator.isolation import run_isolated
+    from orchestrator.orchestration.isolation import run_isolated
     from orchestrator.tracking.store import ensure_store
 
     uri = ensure_store()
@@ -221,7 +222,7 @@ def _log_plots(study: Any, parent: Any) -> None:
     import optuna
     from optuna.visualization import matplotlib as vis
 
-    from orchestrator.plots import _pyplot
+    from orchestrator.evaluation.plots import _pyplot
 
     _pyplot()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" and such

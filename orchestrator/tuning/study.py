@@ -41,14 +41,6 @@ def study_name(exp: ResolvedExperiment, backend: str) -> str:
     return f"{exp.tune.study_name or exp.name}-{backend}"
 
 
-def redact(url: str) -> str:
-    """A storage URL without its password, for tags and printing."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
-    return url
-
 
 def study_ref(exp: ResolvedExperiment, backend: str, storage: str | None = None) -> StudyRef:
     tune = exp.tune

@@ -15,9 +15,9 @@ import time
 import warnings
 from typing import Any
 
-from orchestrator import interrupts
-from orchestrator.config.loader import ResolvedExperiment, _set_sample, resolve_variant
-from orchestrator.plan import PlannedRun
+from orchestrator.tracking import interrupts
+from orchestrator.config.loader import ResolvedExperiment, set_sample, resolve_variant
+from orchestrator.orchestration.plan import PlannedRun
 from orchestrator.tuning.study import StudyRef, budget_state, load_study, retry_callback
 
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -47,7 +47,7 @@ def trial_experiment(exp: ResolvedExperiment, backend: str, number: int,
                      values: dict[str, Any]) -> ResolvedExperiment:
     config = copy.deepcopy(exp.raw)
     for path, value in values.items():
-        _set_sample(config, path, value, exp.file)
+        set_sample(config, path, value, exp.file)
     return resolve_variant(f"{exp.file} (trial {number})", exp.file, exp.name,
                            f"trial-{number}", config, (backend,))
 
@@ -58,7 +58,7 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
     import optuna
     from optuna.storages import fail_stale_trials
 
-    from orchestrator import plugin_manager
+    from orchestrator.plugins import manager as plugin_manager
 
     interrupts.install()  # SIGTERM and Ctrl-C stop the trial, between storage writes
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -95,7 +95,8 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
     import optuna
     from optuna.trial import TrialState
 
-    from orchestrator.execute import _train_and_evaluate, git_commit
+    from orchestrator.orchestration.trainer import train_and_evaluate
+    from orchestrator.orchestration.worker import git_commit
     from orchestrator.tracking.runs import RunLogger, flatten
     from orchestrator.tracking.store import experiment_id
 
@@ -107,7 +108,7 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
             trial.set_user_attr("fail_reason", f"sampling: {type(exc).__name__}: {exc}"[:1000])
             study.tell(trial, state=TrialState.FAIL)
         return
-    tags = {"orchestrator.kind": "trial", "orchestrator.backend": ref.backend,
+    tags = {"orchestrator.kind": "trial", "orchestrator.contract.backend": ref.backend,
             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
             "optuna.study_name": ref.name, "optuna.trial_number": trial.number,
             "optuna.sampled": ",".join(values)}
@@ -146,7 +147,7 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
             logger.log_input(data.table, name=f"{exp.task}-data", source=data.source,
                              digest=data.digest)
         run = PlannedRun(trial_exp, ref.backend, exp.seeds[0])
-        metrics = _train_and_evaluate(run, task, backend, data, data.splits[0], logger,
+        metrics = train_and_evaluate(run, task, backend, data, data.splits[0], logger,
                                       interactive, log_model_uri=None,
                                       extra_callbacks=(report,))
         value = metrics.get(metric)

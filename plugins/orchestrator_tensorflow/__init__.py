@@ -1,9 +1,9 @@
 """The built-in TensorFlow/Keras 3 backend plugin (entry module: import-light, no tensorflow
 import here)."""
 
-from orchestrator import catalogue
-from orchestrator.hookspecs import hookimpl
-from orchestrator.registry import BackendInfo, BackendRegistry
+from orchestrator.canonical import catalogue
+from orchestrator.plugins.hookspecs import hookimpl
+from orchestrator.plugins.registry import BackendInfo, BackendRegistry
 
 
 @hookimpl

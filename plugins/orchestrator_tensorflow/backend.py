@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 import numpy as np
 
-from orchestrator.backend import Backend, BackendModel, check_dtype
-from orchestrator.catalogue import ComponentSpec
-from orchestrator.specs import ModelSpec
+from orchestrator.contract.backend import Backend, BackendModel, Resources, check_dtype
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.canonical.specs import ModelSpec
 
 from ._tf import compile_function, keras, tf
 from .losses import make_loss, target_dtype
@@ -20,26 +19,25 @@ from .optimizers import CanonicalOptimizer
 from .session import TensorFlowTrainingSession
 
 
-THREADS_ENV = "ORCHESTRATOR_TF_THREADS"
 
 
 class TensorFlowBackend(Backend):
     """Builds Keras models from specs and runs the canonical losses and optimizers in TF ops.
 
-    ``device`` is a TensorFlow device string (``"/CPU:0"``, ``"/GPU:0"``); None lets
+    ``resources.device`` is a TensorFlow device string (``"/CPU:0"``, ``"/GPU:0"``); None lets
     TensorFlow place variables and ops itself.
     """
 
     name: ClassVar[str] = "tensorflow"
     mlflow_flavor: ClassVar[str] = "tensorflow"
 
-    def __init__(self, device: str | None = None) -> None:
-        super().__init__(device)
-        threads = os.environ.get(THREADS_ENV)
+    def __init__(self, resources: Resources | None = None) -> None:
+        super().__init__(resources)
+        threads = self.resources.threads
         if threads:  # runs side by side (``orchestrator run --jobs``) share the cores
             try:
-                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-                tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
             except RuntimeError:  # the runtime already started: too late, keep its pools
                 pass
 

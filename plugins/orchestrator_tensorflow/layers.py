@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator import specs
-from orchestrator.specs import ModelSpec
+from orchestrator.canonical import specs
+from orchestrator.canonical.specs import ModelSpec
 
 from ._tf import keras, tf
 

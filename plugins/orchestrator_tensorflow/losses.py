@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.canonical.catalogue import ComponentSpec
 
 from ._tf import tf
 

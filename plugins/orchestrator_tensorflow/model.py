@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from orchestrator.backend import VJP, BackendModel, check_dtype
-from orchestrator.specs import ModelSpec, weight_shapes
+from orchestrator.contract.backend import VJP, BackendModel, check_dtype
+from orchestrator.canonical.specs import ModelSpec, weight_shapes
 
 from ._tf import compile_function, keras, tf
 from .layers import build_keras_model

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.canonical.catalogue import ComponentSpec
 
 from ._tf import tf
 

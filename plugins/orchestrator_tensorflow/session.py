@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchestrator.backend import TrainingSession
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.contract.backend import TrainingSession
+from orchestrator.canonical.catalogue import ComponentSpec
 
 from ._tf import compile_function, tf
 from .losses import make_loss, target_dtype

@@ -1,8 +1,8 @@
 """The built-in PyTorch backend plugin (entry module: import-light, no torch import here)."""
 
-from orchestrator import catalogue
-from orchestrator.hookspecs import hookimpl
-from orchestrator.registry import BackendInfo, BackendRegistry
+from orchestrator.canonical import catalogue
+from orchestrator.plugins.hookspecs import hookimpl
+from orchestrator.plugins.registry import BackendInfo, BackendRegistry
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""TorchBackend: the PyTorch implementation of ``orchestrator.backend.Backend``."""
+"""TorchBackend: the PyTorch implementation of ``orchestrator.contract.backend.Backend``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from orchestrator.backend import Backend, BackendModel, TrainingSession, check_dtype
-from orchestrator.catalogue import ComponentSpec
-from orchestrator.specs import ModelSpec
+from orchestrator.contract.backend import (Backend, BackendModel, Resources, TrainingSession,
+                                           check_dtype)
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.canonical.specs import ModelSpec
 
 from orchestrator_torch.losses import build_loss
 from orchestrator_torch.model import TorchModel
@@ -20,7 +21,6 @@ from orchestrator_torch.session import TorchTrainingSession
 from orchestrator_torch.tensors import resolve_device, to_numpy, to_tensor, torch_dtype
 
 
-THREADS_ENV = "ORCHESTRATOR_TORCH_THREADS"
 TF32_ENV = "ORCHESTRATOR_TORCH_TF32"
 
 
@@ -43,20 +43,21 @@ def use_ieee_float32() -> None:
 
 class TorchBackend(Backend):
     """PyTorch backend: nn modules with fused RNN kernels, canonical losses and a foreach
-    optimizer. ``device`` is a torch device string; ``None`` means CUDA when available."""
+    optimizer. ``resources.device`` is a torch device string; ``None`` means CUDA when
+    available."""
 
     name = "torch"
     mlflow_flavor = "pytorch"  # BackendModel.native is a torch.nn.Module
 
-    def __init__(self, device: str | None = None) -> None:
-        super().__init__(device)
-        self.torch_device = resolve_device(device)
+    def __init__(self, resources: Resources | None = None) -> None:
+        super().__init__(resources)
+        self.torch_device = resolve_device(self.device)
         if self.torch_device.type == "cpu":
             # One intra-op thread by default: runs are one process each (and tuning workers run
             # side by side), and on a busy machine torch's spinning thread pool made small
-            # steps 10-16x slower with 2 threads than with 1. ORCHESTRATOR_TORCH_THREADS=N
-            # gives a large model on an idle machine more.
-            torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
+            # steps 10-16x slower with 2 threads than with 1. Resources.threads (the core's
+            # share for this run, or ORCHESTRATOR_THREADS) gives a large model more.
+            torch.set_num_threads(self.resources.threads or 1)
         elif self.torch_device.type == "cuda":
             use_ieee_float32()
 

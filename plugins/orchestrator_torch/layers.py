@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orchestrator import specs
-from orchestrator.specs import ModelSpec
+from orchestrator.canonical import specs
+from orchestrator.canonical.specs import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.canonical.catalogue import ComponentSpec
 
 CLIP = 1e-7
 

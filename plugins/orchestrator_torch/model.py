@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from orchestrator.backend import VJP, BackendModel, check_dtype
-from orchestrator.specs import ModelSpec, weight_shapes
+from orchestrator.contract.backend import VJP, BackendModel, check_dtype
+from orchestrator.canonical.specs import ModelSpec, weight_shapes
 
 from orchestrator_torch.layers import Slot, build_network
 from orchestrator_torch.tensors import to_numpy, to_tensor, torch_dtype

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.canonical.catalogue import ComponentSpec
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 

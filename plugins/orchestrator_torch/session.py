@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from orchestrator.backend import TrainingSession
-from orchestrator.catalogue import ComponentSpec
+from orchestrator.contract.backend import TrainingSession
+from orchestrator.canonical.catalogue import ComponentSpec
 
 from orchestrator_torch.losses import TorchLoss, build_loss
 from orchestrator_torch.model import TorchModel

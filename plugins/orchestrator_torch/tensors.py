@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from orchestrator.backend import check_dtype
+from orchestrator.contract.backend import check_dtype
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {

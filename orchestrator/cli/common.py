@@ -1,0 +1,42 @@
+"""What every command shares: loading experiment files, one-line errors with exit 2, output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def load_experiments(args: argparse.Namespace):
+    """Resolve the experiment files; bad input ends the command with one line and status 2."""
+    from orchestrator.config.loader import load
+
+    return load(args.files, args.override or [])
+
+
+def bad_input(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    from orchestrator.config.loader import ConfigError
+    from orchestrator.data.errors import DataError
+
+    return (ConfigError, DataError)
+
+
+def make_console():
+    """A console that does not squeeze tables to 80 columns when output is a file or pipe."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def add_experiment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="experiment YAML files")
+    p.add_argument("-o", "--override", action="append", metavar="KEY=VALUE",
+                   help="override a config value by dotted key, e.g. -o train.epochs=3 "
+                        "(repeatable; applied to every file)")

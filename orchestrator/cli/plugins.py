@@ -1,0 +1,84 @@
+"""``plugins``: the installed backends, their components and tasks; imports no framework."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from orchestrator.canonical import catalogue
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from orchestrator.plugins import manager as plugin_manager
+
+    state = plugin_manager.state()
+    backends = state.backends.infos()
+    if args.json:
+        print(json.dumps({
+            "backends": [{
+                "name": b.name, "plugin": b.plugin, "loader": b.loader, "summary": b.summary,
+                "versions": b.versions(),
+                "components": {k: list(v) for k, v in b.components.items()},
+                "missing": {k: list(v) for k, v in b.missing().items()},
+            } for b in backends],
+            "tasks": [{"name": name, "plugin": state.tasks.plugin(name),
+                       "summary": state.tasks.get(name).summary}
+                      for name in state.tasks.names()],
+            "failures": [{"name": f.name, "target": f.target, "stage": f.stage,
+                          "error": f.error} for f in state.failures],
+            "components": {k: list(v) for k, v in catalogue.all_names().items()},
+        }, indent=2))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Backends", title_justify="left")
+    for column in ("backend", "plugin", "framework versions", "summary"):
+        table.add_column(column)
+    for b in backends:
+        versions = ", ".join(f"{d} {v or '(not installed)'}" for d, v in b.versions().items())
+        table.add_row(b.name, b.plugin, versions, b.summary)
+    console.print(table)
+
+    matrix = Table(title="Components (canonical names)", title_justify="left")
+    matrix.add_column("kind")
+    matrix.add_column("component")
+    for b in backends:
+        matrix.add_column(b.name, justify="center")
+    for kind, names in catalogue.all_names().items():
+        for name in names:
+            marks = ["[green]yes[/]" if b.provides(kind, name) else "[red]no[/]"
+                     for b in backends]
+            matrix.add_row(kind, name, *marks)
+    console.print(matrix)
+
+    tasks = Table(title="Tasks", title_justify="left")
+    for column in ("task", "plugin", "summary"):
+        tasks.add_column(column)
+    for name in state.tasks.names():
+        tasks.add_row(name, state.tasks.plugin(name), state.tasks.get(name).summary)
+    console.print(tasks)
+
+    for f in state.failures:
+        where = f" ({f.target})" if f.target else ""
+        console.print(f"[red]plugin {f.name!r}{where} failed at {f.stage}:[/] {f.error}",
+                      highlight=False)
+        if args.verbose:
+            console.print(f.details, highlight=False)
+    if not backends:
+        console.print("[yellow]no backend is installed[/]")
+    return 0
+
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plugins", help="list backends, their framework versions and components",
+                       description="List the installed backend plugins, the framework versions "
+                                   "they run on, and which canonical components each provides. "
+                                   "Imports no framework.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show full tracebacks of plugins that failed to load")
+    p.set_defaults(func=_cmd_plugins)

@@ -1,0 +1,93 @@
+"""``tune`` and ``worker``: Optuna studies per backend and the processes that run their trials."""
+
+from __future__ import annotations
+
+import argparse
+
+from orchestrator.cli.common import (
+    add_experiment_args,
+    bad_input,
+    input_errors,
+    load_experiments,
+    make_console,
+)
+
+
+def _tuning_experiments(args: argparse.Namespace):
+    from orchestrator.config.loader import ConfigError
+
+    experiments = load_experiments(args)
+    missing = sorted({e.file for e in experiments if e.tune is None})
+    if missing:
+        raise ConfigError(missing[0], "tune", "is required by this command (a search space, "
+                                              "metric, direction and trial budget)")
+    return experiments
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from orchestrator.tuning.run import results_table, tune
+
+    console = make_console()
+    try:
+        experiments = _tuning_experiments(args)
+        if args.dry_run:
+            from orchestrator.tuning.overview import study_tables
+
+            for table in study_tables(experiments, args.storage):
+                console.print(table)
+            return 0
+        results = tune(experiments, workers=args.workers, storage=args.storage,
+                       report=lambda text: console.print(text, highlight=False))
+    except input_errors() as error:
+        return bad_input(error)
+    except KeyboardInterrupt:
+        console.print("interrupted: rerun the same command to continue the studies")
+        return 130
+    console.print(results_table(results))
+    for result in results:
+        console.print(f"trials of {result.study_name}: {result.parquet}", highlight=False)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from orchestrator.tuning.run import join
+
+    try:
+        experiments = _tuning_experiments(args)
+        ran = join(experiments, args.storage)
+    except input_errors() as error:
+        return bad_input(error)
+    except ValueError as error:  # no such study yet
+        return bad_input(error)
+    except KeyboardInterrupt:
+        return 130
+    print(f"worker done: {ran} trial(s) run here")
+    return 0
+
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="tune with Optuna: one study per backend, trials in MLflow",
+                       description="Run the Optuna study of each experiment's tune: section, "
+                                   "one per backend, to its total trial budget. Rerunning the "
+                                   "same command resumes the studies.")
+    add_experiment_args(p)
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes on this machine (0: create the studies only)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the studies and their search spaces and stop (touches neither "
+                        "data, MLflow nor the storage)")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage: sqlite:///file.db, postgresql://..., mysql://..., "
+                        "journal:/path/file.log (default: tune.storage, else SQLite under "
+                        "mlruns/)")
+    p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("worker", help="join existing studies and run trials",
+                       description="Join the studies that `orchestrator tune` created in the "
+                                   "given storage and run trials until their budgets are done. "
+                                   "Start any number, on any machine that reaches the storage "
+                                   "and the MLflow tracking server.")
+    add_experiment_args(p)
+    p.add_argument("--storage", metavar="URL", required=True, help="Optuna storage URL")
+    p.set_defaults(func=_cmd_worker)

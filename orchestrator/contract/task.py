@@ -1,0 +1,131 @@
+"""The task contract: what an experiment's ``task:`` names, from data to model to metrics.
+
+A task turns validated options into arrays (``prepare``), a model spec (``model_spec``) and
+metrics (``evaluate``); the runner does the rest (backends, training, tracking). Tasks never
+import a framework, MLflow or Optuna: they see a backend only through ``Predictor`` (a model's
+``predict`` and ``vjp``) and hand the tracker plain data (metrics, matplotlib figures, text).
+
+Register a task from a plugin::
+
+    @hookimpl
+    def orchestrator_add_tasks(registry):
+        registry.add_task(MyTask)
+
+Option classes are pydantic models with ``extra="forbid"``: unknown keys in ``data:`` or
+``model:`` are rejected with the closest allowed name, before anything runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from orchestrator.contract.backend import BackendModel
+from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.canonical.specs import ModelSpec
+
+
+class Options(BaseModel):
+    """Base of every task's ``data:`` and ``model:`` option classes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One training/validation/test split of a task's arrays (one fold under ``cv:``)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    fold: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)  # e.g. held-out subjects
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a run needs from the data, computed once before any run starts."""
+
+    splits: tuple[Split, ...]  # one, or one per fold
+    digest: str  # content digest of the data as used (logged with every run)
+    source: str  # where it came from (a path, or "package:file")
+    meta: Mapping[str, Any] = field(default_factory=dict)  # classes, vocabulary, shapes...
+    table: Any = None  # a pandas DataFrame describing the data, for mlflow.log_input
+
+
+@dataclass
+class Evaluation:
+    """What a task reports after training: metrics (``split/name``) and artifacts."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib figure
+    texts: dict[str, str] = field(default_factory=dict)  # artifact path -> text
+    tables: dict[str, Any] = field(default_factory=dict)  # artifact path -> DataFrame
+
+
+def require_logits(loss: ComponentSpec, output: str = "logits") -> None:
+    """For tasks whose network ends in a linear layer: the loss must read logits."""
+    if not loss.params.get("from_logits", False):
+        raise ValueError(f"loss.from_logits: must be true (the network outputs {output})")
+
+
+class Task(ABC):
+    """A kind of experiment. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    DataOptions: ClassVar[type[Options]]
+    ModelOptions: ClassVar[type[Options]]
+    main_metric: ClassVar[str]  # e.g. "test/average_precision"
+    direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
+    # the loss kinds that fit this task's targets (configs naming another are rejected)
+    losses: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, data: Options, model: Options, loss: ComponentSpec) -> None:
+        """Cross-checks that need no data: raise ``ValueError("key.path: what is wrong")``."""
+
+    def components(self, model: Options) -> list[tuple[str, str]]:
+        """The catalogue components (kind, name) the model uses, checked against every chosen
+        backend before a run starts. Default: the options' ``norm`` and ``cell`` fields."""
+        found = []
+        for field_name, kind in (("norm", "norm"), ("cell", "recurrent")):
+            value = getattr(model, field_name, None)
+            if isinstance(value, str):
+                found.append((kind, value))
+        return found
+
+    @abstractmethod
+    def prepare(self, data: Options, *, seed: int, folds: int | None) -> Prepared:
+        """Load (cached) data and split it; ``folds`` asks for k-fold cross-validation.
+        Raise ``orchestrator.data.errors.DataError`` for bad data, before any run starts."""
+
+    @abstractmethod
+    def model_spec(self, model: Options, prepared: Prepared) -> ModelSpec:
+        """The network for these options and data."""
+
+    def targets(self, y: np.ndarray, loss: ComponentSpec, prepared: Prepared) -> np.ndarray:
+        """Labels in the form ``loss`` expects (one-hot for categorical losses)."""
+        if loss.name in ("categorical_crossentropy", "categorical_focal"):
+            classes = int(prepared.meta["classes"])
+            return np.eye(classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+        return y
+
+    @abstractmethod
+    def evaluate(self, model: BackendModel, split: Split, prepared: Prepared,
+                 loss: ComponentSpec, history: Mapping[str, list[float]]) -> Evaluation:
+        """Metrics on the split's test (and validation) data, and artifacts (plots, samples).
+        ``history`` holds the per-epoch metrics (``train/loss``...) of the training."""
+
+    def epoch_metrics(self, model: BackendModel, split: Split, prepared: Prepared,
+                      loss: ComponentSpec) -> dict[str, float]:
+        """Cheap metrics computed after every epoch (for curves, early stopping, pruning).
+        Default: none beyond the losses the runner computes."""
+        return {}

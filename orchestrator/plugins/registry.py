@@ -1,0 +1,158 @@
+"""The typed registry that plugins push backends into, and lazy loading of backend classes."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from orchestrator.canonical import catalogue
+
+if TYPE_CHECKING:
+    from orchestrator.contract.backend import Backend, Resources
+    from orchestrator.contract.task import Task
+
+
+class RegistryError(ValueError):
+    """An unknown, duplicate or malformed registration."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a plugin declares about one backend, without importing its framework.
+
+    ``loader`` is ``"module:Class"`` naming a subclass of ``orchestrator.contract.backend.Backend``.
+    ``components`` maps each kind of ``orchestrator.canonical.catalogue.KINDS`` to the canonical names the
+    backend implements. ``distributions`` are the framework packages whose installed versions
+    ``orchestrator plugins`` shows.
+    """
+
+    name: str
+    loader: str
+    components: Mapping[str, tuple[str, ...]]
+    distributions: tuple[str, ...] = ()
+    summary: str = ""
+    plugin: str = field(default="", compare=False)  # set by the registry: who registered it
+
+    def provides(self, kind: str, name: str) -> bool:
+        return name in self.components.get(kind, ())
+
+    def missing(self) -> dict[str, tuple[str, ...]]:
+        """Canonical components this backend does not declare, by kind."""
+        out = {}
+        for kind, names in catalogue.all_names().items():
+            absent = tuple(n for n in names if n not in self.components.get(kind, ()))
+            if absent:
+                out[kind] = absent
+        return out
+
+    def versions(self) -> dict[str, str | None]:
+        """Installed versions of ``distributions`` (None where not installed), read from package
+        metadata so that no framework is imported."""
+        found: dict[str, str | None] = {}
+        for dist in self.distributions:
+            try:
+                found[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                found[dist] = _first_installed(_ALTERNATIVES.get(dist, ()))
+        return found
+
+
+# CPU-only builds ship under other distribution names.
+_ALTERNATIVES = {"tensorflow": ("tensorflow-cpu", "tensorflow-macos", "tf-nightly")}
+
+
+def _first_installed(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+class BackendRegistry:
+    """Backends by name. Plugins call ``add_backend`` from ``orchestrator_add_backends``."""
+
+    def __init__(self) -> None:
+        self._infos: dict[str, BackendInfo] = {}
+        self._current_plugin = ""
+
+    def add_backend(self, info: BackendInfo) -> None:
+        if not isinstance(info, BackendInfo):
+            raise RegistryError(f"add_backend expects a BackendInfo, got {type(info).__name__}")
+        if info.name in self._infos:
+            other = self._infos[info.name].plugin or "another plugin"
+            raise RegistryError(f"backend {info.name!r} is already registered by {other}")
+        if ":" not in info.loader:
+            raise RegistryError(f"backend {info.name!r}: loader must be 'module:Class', "
+                                f"got {info.loader!r}")
+        for kind, names in info.components.items():
+            for name in names:
+                catalogue.get(kind, name)  # rejects unknown kinds and names
+        object.__setattr__(info, "plugin", self._current_plugin)
+        self._infos[info.name] = info
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._infos)
+
+    def infos(self) -> tuple[BackendInfo, ...]:
+        return tuple(self._infos.values())
+
+    def info(self, name: str) -> BackendInfo:
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise RegistryError(catalogue.unknown_message("backend", name, self.names())) from None
+
+    def backend_class(self, name: str) -> type[Backend]:
+        """Import and return the backend's class (this imports its framework)."""
+        from orchestrator.contract.backend import Backend
+
+        module_name, _, attr = self.info(name).loader.partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            raise RegistryError(f"backend {name!r}: {self.info(name).loader} is not a Backend")
+        return cls
+
+    def load(self, name: str, resources: Resources | None = None) -> Backend:
+        """An instance of the named backend, given its share of the machine."""
+        return self.backend_class(name)(resources)
+
+
+class TaskRegistry:
+    """Task classes by name. Plugins call ``add_task`` from ``orchestrator_add_tasks``.
+
+    Task classes live in import-light modules (no framework import), so validation can read
+    their option schemas.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, type[Task]] = {}
+        self._plugins: dict[str, str] = {}
+        self._current_plugin = ""
+
+    def add_task(self, task: type[Task]) -> None:
+        from orchestrator.contract.task import Task
+
+        if not (isinstance(task, type) and issubclass(task, Task)):
+            raise RegistryError(f"add_task expects a Task subclass, got {task!r}")
+        if task.name in self._tasks:
+            raise RegistryError(f"task {task.name!r} is already registered by "
+                                f"{self._plugins[task.name] or 'another plugin'}")
+        self._tasks[task.name] = task
+        self._plugins[task.name] = self._current_plugin
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._tasks)
+
+    def plugin(self, name: str) -> str:
+        return self._plugins[name]
+
+    def get(self, name: str) -> type[Task]:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise RegistryError(catalogue.unknown_message("task", name, self.names())) from None
