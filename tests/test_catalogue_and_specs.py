@@ -108,3 +108,27 @@ def test_initializers_follow_their_definitions() -> None:
     limit = np.sqrt(6 / (4 + 32))
     assert np.abs(w["1.kernel"]).max() <= limit
     assert np.abs(w["0.embeddings"]).max() <= 0.05
+
+
+def test_lstm_gate_bias_options() -> None:
+    """forget_bias sets the forget block; chrono draws log U(1, T_max - 1) there and its negative
+    on the input block (Tallec & Ollivier 2018), per direction, reproducibly."""
+    from orchestrator.canonical import specs
+    from orchestrator.canonical.specs import ModelSpec
+
+    units = 64
+    spec = ModelSpec((200, 1), (specs.recurrent("bilstm", units, forget_bias=3.0), Dense(2)))
+    bias = init_weights(spec, 0)["0.backward.bias"]
+    np.testing.assert_array_equal(bias[units:2 * units], 3.0)
+    np.testing.assert_array_equal(np.delete(bias, range(units, 2 * units)), 0.0)
+    spec = ModelSpec((200, 1), (specs.recurrent("lstm", units, chrono=200), Dense(2)))
+    first, again = init_weights(spec, 0)["0.bias"], init_weights(spec, 0)["0.bias"]
+    np.testing.assert_array_equal(first, again)
+    forget = first[units:2 * units]
+    assert np.all(forget >= 0) and np.all(forget <= np.log(199))
+    assert forget.max() > np.log(100)  # some units start with memories of ~T_max steps
+    np.testing.assert_array_equal(first[:units], -forget)
+    np.testing.assert_array_equal(first[2 * units:], 0.0)
+    assert not np.array_equal(forget, init_weights(spec, 1)["0.bias"][units:2 * units])
+    with pytest.raises(Exception, match="chrono"):
+        specs.recurrent("lstm", 4, chrono=2)

@@ -131,6 +131,18 @@ _FROM_LOGITS = Param("from_logits", False, "inputs are logits (stable log-sum-ex
 _LR = "learning rate eta"
 
 
+# initialization of the LSTM gate biases (drawn in NumPy by canonical.initializers, so the same
+# numbers on every backend; the forward computation does not depend on them)
+_LSTM_INIT = (
+    Param("forget_bias", 1.0, "initial forget-gate bias (constant; 1: Jozefowicz et al. 2015)",
+          float, lambda v: -20 <= v <= 20, "-20 <= forget_bias <= 20"),
+    Param("chrono", None, "chrono initialization (Tallec & Ollivier 2018) for dependencies up "
+          "to T_max steps: forget bias log U(1, T_max - 1), input bias its negative (null: "
+          "off; replaces forget_bias)", int, lambda v: 3 <= v <= 1_000_000,
+          "an integer T_max >= 3"),
+)
+
+
 def _lr(default: float) -> Param:
     return Param("lr", default, _LR, float, _positive, "must be > 0")
 
@@ -241,10 +253,10 @@ _DEFS: tuple[ComponentDef, ...] = (
     ComponentDef(
         "recurrent", "lstm", "long short-term memory (Hochreiter & Schmidhuber 1997)",
         "[i f g o] = x_t W + h_{t-1} U + b; c_t = s(f) c_{t-1} + s(i) tanh(g); "
-        "h_t = s(o) tanh(c_t)"),
+        "h_t = s(o) tanh(c_t)", _LSTM_INIT),
     ComponentDef(
         "recurrent", "bilstm", "bidirectional LSTM, outputs concatenated [forward, backward]",
-        "h_t = [lstm_fwd(x)_t, lstm_bwd(reversed x)_(T-t)]"),
+        "h_t = [lstm_fwd(x)_t, lstm_bwd(reversed x)_(T-t)]", _LSTM_INIT),
 )
 
 _BY_KEY: dict[tuple[str, str], ComponentDef] = {(d.kind, d.name): d for d in _DEFS}

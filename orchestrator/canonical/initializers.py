@@ -8,7 +8,9 @@ numbers of the others. Backends load the result with ``BackendModel.set_weights`
 Initializers (the Keras defaults, which train recurrent networks well):
 - ``glorot_uniform``: U(-l, l), l = sqrt(6 / (fan_in + fan_out)) over the whole kernel.
 - ``orthogonal``: an orthogonal [H, H] matrix per gate block (QR of a normal matrix).
-- ``lstm_bias``: zeros, except 1 on the forget-gate block (Jozefowicz et al. 2015).
+- ``lstm_bias``: zeros, except the forget-gate block: the layer's ``forget_bias`` (default 1,
+  Jozefowicz et al. 2015), or with ``chrono: T_max`` the chrono initialization of Tallec &
+  Ollivier 2018: forget bias log U(1, T_max - 1) per unit, input-gate bias its negative.
 - ``uniform``: U(-0.05, 0.05) (embeddings); ``zeros``, ``ones``.
 """
 
@@ -31,7 +33,26 @@ def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     return q * np.sign(np.diag(r))  # sign fix makes the draw uniform over orthogonal matrices
 
 
-def _draw(name: str, info: WeightInfo, seed: int) -> np.ndarray:
+def lstm_bias(units: int, forget_bias: float = 1.0, chrono: int | None = None,
+              rng: np.random.Generator | None = None) -> np.ndarray:
+    """An LSTM bias ``[4 units]`` (gate blocks i, f, g, o): zeros except the forget gate's
+    ``forget_bias``; with ``chrono`` (T_max), forget bias ``log U(1, T_max - 1)`` per unit and
+    input bias its negative, so unit j keeps its memory for about ``exp(b_f)`` steps."""
+    bias = np.zeros(4 * units)
+    if chrono is None:
+        bias[units:2 * units] = forget_bias
+        return bias
+    if chrono < 3:
+        raise ValueError(f"chrono: T_max must be >= 3, got {chrono}")
+    if rng is None:
+        raise ValueError("chrono initialization draws from a generator; pass rng")
+    forget = np.log(rng.uniform(1.0, chrono - 1.0, units))
+    bias[units:2 * units] = forget
+    bias[:units] = -forget
+    return bias
+
+
+def _draw(name: str, info: WeightInfo, seed: int, params: dict | None = None) -> np.ndarray:
     shape = info.shape
     if info.init == "zeros":
         return np.zeros(shape)
@@ -48,13 +69,18 @@ def _draw(name: str, info: WeightInfo, seed: int) -> np.ndarray:
         units, width = shape
         return np.concatenate([_orthogonal(rng, units) for _ in range(width // units)], axis=1)
     if info.init == "lstm_bias":
-        units = shape[0] // 4
-        bias = np.zeros(shape)
-        bias[units:2 * units] = 1.0
-        return bias
+        params = params or {}
+        return lstm_bias(shape[0] // 4, params.get("forget_bias", 1.0), params.get("chrono"),
+                         rng)
     raise ValueError(f"unknown initializer {info.init!r} for {name}")
 
 
 def init_weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     """Every canonical weight (and batch-norm state) of ``spec``, float64, keyed by name."""
-    return {name: _draw(name, info, seed) for name, info in weight_shapes(spec).items()}
+    def params(name: str) -> dict | None:  # the component options of the weight's layer
+        layer = spec.layers[int(name.split(".")[0])]
+        component = getattr(layer, "component", None)
+        return dict(component.params) if component is not None else None
+
+    return {name: _draw(name, info, seed, params(name))
+            for name, info in weight_shapes(spec).items()}

@@ -43,6 +43,10 @@ class VanishingData(Options):
 class VanishingModel(Options):
     cell: Literal["rnn", "lstm"] = "lstm"
     units: int = Field(32, ge=1)
+    # LSTM gate-bias initialization (docs/canonical.md, "Initializers"): a constant forget bias,
+    # or chrono (Tallec & Ollivier 2018) with T_max = the sequence length
+    forget_bias: float = Field(1.0, ge=-20, le=20)
+    chrono: bool = False
 
 
 class VanishingTask(Task):
@@ -56,6 +60,9 @@ class VanishingTask(Task):
     def check(self, data, model, loss: ComponentSpec) -> None:
         if not loss.params.get("from_logits", False):
             raise ValueError("loss.from_logits: must be true (the network outputs logits)")
+        if model.cell != "lstm" and (model.chrono or model.forget_bias != 1.0):
+            raise ValueError(f"model.{'chrono' if model.chrono else 'forget_bias'}: an LSTM "
+                             f"gate initialization; cell {model.cell!r} has no gates")
 
     def prepare(self, data: VanishingData, *, seed: int, folds: int | None) -> Prepared:
         import pandas as pd
@@ -80,7 +87,9 @@ class VanishingTask(Task):
 
     def model_spec(self, model: VanishingModel, prepared: Prepared) -> ModelSpec:
         length = int(prepared.meta["length"])
-        return ModelSpec((length, 1), (specs.recurrent(model.cell, model.units),
+        init = {} if model.cell != "lstm" else {
+            "forget_bias": model.forget_bias, "chrono": max(length, 3) if model.chrono else None}
+        return ModelSpec((length, 1), (specs.recurrent(model.cell, model.units, **init),
                                        Dense(CLASSES)), name=f"vanishing_{model.cell}")
 
     def epoch_metrics(self, model, split: Split, prepared: Prepared,

@@ -227,6 +227,12 @@ def training_cases() -> list[TrainingCase]:
             specs.recurrent("bilstm", 3, return_sequences=True), specs.recurrent("bilstm", 2),
             Dropout(0.0), Dense(3, "softmax"))),
             loss("loss", "categorical_crossentropy"), classes(3, (4, 3), one_hot=True)),
+        # LSTM gate-bias options (drawn in NumPy): the same initial weights on every backend
+        TrainingCase("lstm-gate-init", ModelSpec((4, 3), (
+            specs.recurrent("bilstm", 3, return_sequences=True, forget_bias=3.0),
+            specs.recurrent("lstm", 2, chrono=8), Dense(3))),
+            loss("loss", "sparse_categorical_crossentropy", {"from_logits": True}),
+            classes(3, (4, 3))),
         TrainingCase("rnn", ModelSpec((4, 3), (specs.recurrent("rnn", 3), Dense(3))),
                      loss("loss", "sparse_categorical_crossentropy", {"from_logits": True}),
                      classes(3, (4, 3))),
