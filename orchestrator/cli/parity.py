@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from orchestrator.canonical import catalogue
+from orchestrator.cli.common import bad_input
+from orchestrator.plugins.registry import RegistryError
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
@@ -15,9 +17,12 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     from orchestrator.plugins import manager as plugin_manager
 
     registry = plugin_manager.backends()
-    backends = tuple(args.backends or registry.names())
-    for name in backends:
-        registry.info(name)  # unknown names fail here, with the closest match
+    backends = tuple(args.backends or registry.available_names())
+    try:
+        for name in backends:
+            registry.check_available(name)  # unknown names fail here, with the closest match
+    except RegistryError as error:
+        return bad_input(error)
     console = Console()
     console.print(f"Training the lecture's normalization network (64 -> 64 -> 32 -> 10, "
                   f"{args.norm} norm) on scikit-learn digits with {args.optimizer}, "

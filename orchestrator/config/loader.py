@@ -224,10 +224,13 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
         plugin_manager.tasks().get(top.task)  # an unknown task fails here, with the closest name
     except RegistryError as exc:
         raise ConfigError(file, "task", str(exc)) from None
-    chosen = tuple(top.backends or backends.names())
+    chosen = tuple(top.backends or backends.available_names())
+    if not chosen:
+        raise ConfigError(file, "backends", "no backend is available (orchestrator plugins "
+                          "doctor tells why)")
     for i, backend in enumerate(chosen):
         try:
-            backends.info(backend)
+            backends.check_available(backend)
         except RegistryError as exc:
             raise ConfigError(file, f"backends[{i}]", str(exc)) from None
     if len(set(chosen)) != len(chosen):

@@ -85,7 +85,7 @@ class Experiment(Strict):
     loss: dict[str, Any]
     optimizer: dict[str, Any]
     train: Train
-    backends: list[str] | None = Field(None, min_length=1)  # null: every installed backend
+    backends: list[str] | None = Field(None, min_length=1)  # null: every available backend
     seeds: list[int] = Field([0], min_length=1)
     cv: CrossValidation | None = None
     matrix: dict[str, list[Any]] = {}

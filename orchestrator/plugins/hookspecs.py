@@ -1,26 +1,46 @@
 """Hook specifications: the extension manual of the orchestrator.
 
 A plugin is any importable object (usually a module) exposing functions decorated with
-``orchestrator.hookimpl`` whose names match the hooks below. It is found through the
-``orchestrator`` entry-point group of an installed distribution::
+``orchestrator.hookimpl`` whose names match the hooks below, and stating the plugin API version
+it was written for. A third-party plugin is found through the ``orchestrator`` entry-point group
+of an installed distribution::
 
     # pyproject.toml of a third-party package
     [project.entry-points.orchestrator]
     mybackend = "mybackend_plugin"
 
-The built-in ``torch`` and ``tensorflow`` backends are registered in exactly this way (see this
-project's own ``pyproject.toml``), so anything they can do, a third-party plugin can do.
+    # mybackend_plugin/__init__.py
+    PLUGIN_API_VERSION = "1"   # the orchestrator.PLUGIN_API_VERSION this plugin was written for
+
+The built-in plugins (``tasks``, ``torch``, ``tensorflow``) use the same hooks, but the plugin
+manager registers them itself, as pytest does with its default plugins: anything they can do, a
+third-party plugin can do.
+
+The plugin API version (``PLUGIN_API_VERSION`` below, also ``orchestrator.PLUGIN_API_VERSION``)
+names the contract between the core and its plugins: these hooks, the registries, the classes of
+``orchestrator.__all__`` and ``orchestrator.testing``. It changes only when that contract changes
+incompatibly (a hook argument removed, a contract method's meaning changed). A plugin states the
+version it was written for as a module attribute ``PLUGIN_API_VERSION`` (a string) of its entry
+module. A plugin stating another version is not registered, and is reported as failed by
+``orchestrator plugins`` and ``orchestrator plugins doctor``; a plugin stating none is loaded,
+and ``plugins doctor`` warns about it.
 
 Rules that keep the tool fast and robust:
 
 - The entry module must be import-light: no framework import at module level. ``orchestrator
   plugins``, ``--help`` and config validation load every plugin, and must stay instant. Point
   ``BackendInfo.loader`` at the module holding the heavy code; it is imported only when the backend
-  is used.
+  is used. A backend whose framework (``BackendInfo.distributions``) is not installed is listed
+  as unavailable and fails only when an experiment names it.
 - A plugin that fails to import or raises in a registration hook is reported (``orchestrator
   plugins`` shows it) and skipped; the other plugins still load.
-- Setting ``ORCHESTRATOR_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points altogether (tests,
-  debugging); ``ORCHESTRATOR_BLOCK_PLUGINS=a,b`` skips the named entry points.
+- A function named ``orchestrator_*`` that matches no hook below (a misspelling such as
+  ``orchestrator_add_backend``), or that is not marked ``@hookimpl``, would never be called: it
+  is reported as a failure of its plugin (pytest's ``check_pending``), not silently ignored.
+- ``orchestrator plugins doctor`` reports every problem above and exits 1 if there is one;
+  ``orchestrator plugins check NAME`` runs the conformance kit against an installed backend.
+- Setting ``ORCHESTRATOR_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points (the third-party plugins;
+  the built-ins stay); ``ORCHESTRATOR_BLOCK_PLUGINS=a,b`` skips the named plugins, built-in or not.
 
 Hook arguments may be added in later versions, never removed; an implementation may accept any
 subset of a hook's arguments.
@@ -36,6 +56,7 @@ if TYPE_CHECKING:
     from orchestrator.plugins.registry import BackendRegistry, TaskRegistry
 
 PROJECT = "orchestrator"
+PLUGIN_API_VERSION = "1"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -45,23 +66,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def orchestrator_add_backends(registry: BackendRegistry) -> None:
     """Register the backends this plugin provides.
 
-    Called once per plugin manager. Push one ``orchestrator.plugins.registry.BackendInfo`` per backend::
+    Called once per plugin manager. Push one ``orchestrator.BackendInfo`` per backend::
 
         @hookimpl
         def orchestrator_add_backends(registry):
             registry.add_backend(BackendInfo(
                 name="mybackend",
                 loader="mybackend_plugin.backend:MyBackend",  # a Backend subclass, loaded lazily
-                distributions=("myframework",),                # versions shown by `plugins`
+                distributions=("myframework",),  # versions shown by `plugins`; if one is not
+                                                 # installed, the backend is unavailable
                 components={"loss": ("binary_crossentropy",), "optimizer": ("sgd", "adam"),
                             "norm": ("none", "batch"), "recurrent": ("lstm",)},
                 summary="My framework",
             ))
 
-    ``components`` declares, by canonical name (``orchestrator.canonical.catalogue``), what the backend
-    implements; configs naming anything else are rejected before a run starts. The backend class
-    must implement ``orchestrator.contract.backend.Backend``; test it by subclassing the conformance kit in
-    ``orchestrator.testing``.
+    ``components`` declares, by canonical name (``orchestrator.canonical.catalogue``), what the
+    backend implements; configs naming anything else are rejected before a run starts, and
+    ``orchestrator plugins doctor`` reports a backend that lacks any canonical component. The
+    backend class must implement ``orchestrator.Backend``; test it by subclassing the conformance
+    kit in ``orchestrator.testing``, or with ``orchestrator plugins check NAME``.
 
     A name already registered by another plugin is an error reported against this plugin.
     """
@@ -71,7 +94,7 @@ def orchestrator_add_backends(registry: BackendRegistry) -> None:
 def orchestrator_add_tasks(registry: TaskRegistry) -> None:
     """Register the tasks (kinds of experiment) this plugin provides.
 
-    Push ``orchestrator.contract.task.Task`` subclasses::
+    Push ``orchestrator.Task`` subclasses::
 
         @hookimpl
         def orchestrator_add_tasks(registry):
@@ -80,5 +103,7 @@ def orchestrator_add_tasks(registry: TaskRegistry) -> None:
     The class is imported with the plugin, so its module must not import a framework. An
     experiment YAML selects it with ``task: <MyTask.name>``; its ``DataOptions`` and
     ``ModelOptions`` validate the ``data:`` and ``model:`` sections. The built-in tasks
-    (``orchestrator/tasks/``) are registered through this hook by the ``tasks`` entry point.
+    (``orchestrator/tasks/``) are registered through this hook by the built-in ``tasks`` plugin.
+
+    A task name already registered by another plugin is an error reported against this plugin.
     """

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 
 class RegistryError(ValueError):
-    """An unknown, duplicate or malformed registration."""
+    """An unknown, duplicate or malformed registration, or an unavailable backend."""
+
+
+class DuplicateError(RegistryError):
+    """A backend or task name that another plugin registered first."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,18 @@ class BackendInfo:
             if absent:
                 out[kind] = absent
         return out
+
+    def unavailable(self) -> str | None:
+        """Why this backend cannot be used here (its framework is not installed), or None.
+
+        Read from package metadata, like ``versions``: a backend is listed (and its plugin
+        checked) whether or not its framework is installed, and fails only when it is used.
+        """
+        absent = [dist for dist, version in self.versions().items() if version is None]
+        if not absent:
+            return None
+        return (f"{' and '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed "
+                f"(pip install {' '.join(absent)})")
 
     def versions(self) -> dict[str, str | None]:
         """Installed versions of ``distributions`` (None where not installed), read from package
@@ -85,7 +101,7 @@ class BackendRegistry:
             raise RegistryError(f"add_backend expects a BackendInfo, got {type(info).__name__}")
         if info.name in self._infos:
             other = self._infos[info.name].plugin or "another plugin"
-            raise RegistryError(f"backend {info.name!r} is already registered by {other}")
+            raise DuplicateError(f"backend {info.name!r} is already registered by {other}")
         if ":" not in info.loader:
             raise RegistryError(f"backend {info.name!r}: loader must be 'module:Class', "
                                 f"got {info.loader!r}")
@@ -101,6 +117,18 @@ class BackendRegistry:
     def infos(self) -> tuple[BackendInfo, ...]:
         return tuple(self._infos.values())
 
+    def available_names(self) -> tuple[str, ...]:
+        """The backends whose frameworks are installed: what an experiment runs on by default."""
+        return tuple(info.name for info in self._infos.values() if info.unavailable() is None)
+
+    def check_available(self, name: str) -> BackendInfo:
+        """The backend's info; a RegistryError (one line) if it is unknown or unavailable."""
+        info = self.info(name)
+        reason = info.unavailable()
+        if reason:
+            raise RegistryError(f"backend {name!r} is unavailable: {reason}")
+        return info
+
     def info(self, name: str) -> BackendInfo:
         try:
             return self._infos[name]
@@ -111,7 +139,7 @@ class BackendRegistry:
         """Import and return the backend's class (this imports its framework)."""
         from orchestrator.contract.backend import Backend
 
-        module_name, _, attr = self.info(name).loader.partition(":")
+        module_name, _, attr = self.check_available(name).loader.partition(":")
         cls = getattr(importlib.import_module(module_name), attr)
         if not (isinstance(cls, type) and issubclass(cls, Backend)):
             raise RegistryError(f"backend {name!r}: {self.info(name).loader} is not a Backend")
@@ -140,7 +168,7 @@ class TaskRegistry:
         if not (isinstance(task, type) and issubclass(task, Task)):
             raise RegistryError(f"add_task expects a Task subclass, got {task!r}")
         if task.name in self._tasks:
-            raise RegistryError(f"task {task.name!r} is already registered by "
+            raise DuplicateError(f"task {task.name!r} is already registered by "
                                 f"{self._plugins[task.name] or 'another plugin'}")
         self._tasks[task.name] = task
         self._plugins[task.name] = self._current_plugin

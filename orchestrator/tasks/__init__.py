@@ -1,10 +1,12 @@
-"""The built-in tasks, registered through the ``tasks`` entry point like any plugin's.
+"""The built-in tasks: a plugin like any other, registered by the plugin manager itself.
 
 Each module defines one ``Task`` (import-light: no framework import at module level).
 """
 
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.registry import TaskRegistry
+
+PLUGIN_API_VERSION = "1"
 
 
 @hookimpl

@@ -4,6 +4,8 @@ from orchestrator.canonical import catalogue
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.registry import BackendInfo, BackendRegistry
 
+PLUGIN_API_VERSION = "1"
+
 
 @hookimpl
 def orchestrator_add_backends(registry: BackendRegistry) -> None:
