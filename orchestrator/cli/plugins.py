@@ -1,4 +1,7 @@
-"""``plugins``: the installed backends, their components and tasks; imports no framework."""
+"""``plugins``: the installed backends, their components and tasks; imports no framework.
+
+Its actions ``plugins doctor`` and ``plugins check NAME`` are in ``plugin_checks``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import json
 
 from orchestrator.canonical import catalogue
+from orchestrator.cli import plugin_checks
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -17,7 +21,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps({
             "backends": [{
                 "name": b.name, "plugin": b.plugin, "loader": b.loader, "summary": b.summary,
-                "versions": b.versions(),
+                "versions": b.versions(), "unavailable": b.unavailable(),
                 "components": {k: list(v) for k, v in b.components.items()},
                 "missing": {k: list(v) for k, v in b.missing().items()},
             } for b in backends],
@@ -25,12 +29,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                        "summary": state.tasks.get(name).summary}
                       for name in state.tasks.names()],
             "failures": [{"name": f.name, "target": f.target, "stage": f.stage,
-                          "error": f.error} for f in state.failures],
+                          "kind": f.kind, "error": f.error} for f in state.failures],
             "components": {k: list(v) for k, v in catalogue.all_names().items()},
         }, indent=2))
         return 0
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -39,7 +44,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         table.add_column(column)
     for b in backends:
         versions = ", ".join(f"{d} {v or '(not installed)'}" for d, v in b.versions().items())
-        table.add_row(b.name, b.plugin, versions, b.summary)
+        summary = f"[yellow]unavailable[/]: {b.summary}" if b.unavailable() else b.summary
+        table.add_row(b.name, b.plugin, versions, summary)
     console.print(table)
 
     matrix = Table(title="Components (canonical names)", title_justify="left")
@@ -63,22 +69,27 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
     for f in state.failures:
         where = f" ({f.target})" if f.target else ""
-        console.print(f"[red]plugin {f.name!r}{where} failed at {f.stage}:[/] {f.error}",
+        console.print(f"[red]plugin {escape(repr(f.name))}{escape(where)} failed at "
+                      f"{f.stage}:[/] {escape(f.error)}",
                       highlight=False)
         if args.verbose:
-            console.print(f.details, highlight=False)
+            console.print(f.details, highlight=False, markup=False)
     if not backends:
         console.print("[yellow]no backend is installed[/]")
+    if state.failures:
+        console.print("`orchestrator plugins doctor` tells more.")
     return 0
 
 
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plugins", help="list backends, their framework versions and components",
+    p = sub.add_parser("plugins", help="list backends, their framework versions and components "
+                                       "(doctor, check NAME: diagnose plugins)",
                        description="List the installed backend plugins, the framework versions "
                                    "they run on, and which canonical components each provides. "
-                                   "Imports no framework.")
+                                   "Imports no framework. `plugins doctor` reports broken "
+                                   "plugins, `plugins check NAME` runs the conformance kit.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show full tracebacks of plugins that failed to load")
     p.set_defaults(func=_cmd_plugins)
+    plugin_checks.add_actions(p)

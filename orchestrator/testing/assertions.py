@@ -1,8 +1,14 @@
-"""Comparisons used by the conformance kit, with the tolerances it holds every backend to."""
+"""Comparisons used by the conformance kit, with the tolerances it holds every backend to.
+
+Every comparison measures a relative error against the reference; inside ``record_errors()``
+each measurement (passing or failing) is also recorded, which is how ``orchestrator plugins
+check`` reports the measured error per component (``orchestrator.testing.report``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +48,35 @@ TOLERANCES = {
 }
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """One comparison against the reference: what was compared, its error and its tolerance."""
+
+    what: str
+    error: float  # normwise relative error (inf if the backend's value was not finite)
+    tol: float
+
+
+_recorders: list[list[Measurement]] = []
+
+
+@contextmanager
+def record_errors() -> Iterator[list[Measurement]]:
+    """Collect the measurements of every ``assert_close`` (and ``assert_weights_close``) made
+    inside the block, in order, including the one that failed."""
+    found: list[Measurement] = []
+    _recorders.append(found)
+    try:
+        yield found
+    finally:
+        _recorders.remove(found)
+
+
 def assert_close(actual: np.ndarray | float, expected: np.ndarray | float, tol: float,
                  what: str, scale: float | None = None) -> None:
     err = relative_error(np.asarray(actual), np.asarray(expected), scale)
+    for found in _recorders:
+        found.append(Measurement(what, float(err), tol))
     if not err <= tol:
         raise AssertionError(f"{what}: relative error {err:.3g} > {tol:g}\n"
                              f"actual:   {np.asarray(actual)!r}\nexpected: {np.asarray(expected)!r}")
