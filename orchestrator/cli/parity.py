@@ -6,7 +6,6 @@ import argparse
 
 from orchestrator.canonical import catalogue
 from orchestrator.cli.common import bad_input
-from orchestrator.plugins.registry import RegistryError
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
@@ -15,6 +14,7 @@ def _cmd_parity(args: argparse.Namespace) -> int:
 
     from orchestrator.comparison import parity
     from orchestrator.plugins import manager as plugin_manager
+    from orchestrator.plugins.registry import RegistryError
 
     registry = plugin_manager.backends()
     backends = tuple(args.backends or registry.available_names())
