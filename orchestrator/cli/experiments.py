@@ -53,11 +53,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _cmd_plan(args)
 
+    import time
+
     from orchestrator.comparison.summary_run import log_summaries
     from orchestrator.comparison.terminal import outcome_line, summary_table
-    from orchestrator.orchestration.parent import default_jobs, run_experiments
+    from orchestrator.orchestration.executors.base import ExecutorError, load_executor
+    from orchestrator.orchestration.parent import Schedule, default_jobs, run_experiments
     from orchestrator.orchestration.plan import make_plan
 
+    began = time.perf_counter()
     console = make_console()
     try:
         experiments = load_experiments(args)
@@ -67,23 +71,61 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except ValueError as error:
             return bad_input(error)
         interactive = console.is_terminal and not args.quiet
-        console.print(f"{len(plan)} run(s) from {len({e.file for e in experiments})} file(s)",
+        executor = load_executor(executor_settings(experiments, args))
+        console.print(f"{len(plan)} run(s) from {len({e.file for e in experiments})} file(s)"
+                      + (f" on executor {executor.name}" if executor.name != "local" else ""),
                       highlight=False)
         outcomes = run_experiments(experiments, interactive=interactive,
-                                   jobs=jobs,
+                                   jobs=jobs, executor=executor,
                                    report=lambda o: console.print(outcome_line(o),
                                                                   highlight=False))
-    except input_errors() as error:
+    except (*input_errors(), ExecutorError) as error:
         return bad_input(error)
     from orchestrator.tracking.store import tracking_uri
 
-    log_summaries(tracking_uri(), plan, outcomes)
+    summaries = log_summaries(tracking_uri(), plan, outcomes)
     console.print(summary_table(outcomes))
+    if outcomes:
+        schedule = Schedule.of(outcomes, min(jobs, len(plan)), time.perf_counter() - began)
+        console.print(schedule.line(), highlight=False)
+        _log_schedule(tracking_uri(), summaries, schedule)
     if len(outcomes) < len(plan) or any(o.status == "KILLED" for o in outcomes):
         console.print(f"interrupted: {len(outcomes)} of {len(plan)} run(s) done or stopped")
         return 130
     return 1 if any(o.status != "FINISHED" for o in outcomes) else 0
 
+
+def executor_settings(experiments, args: argparse.Namespace):
+    """The executor of this invocation: ``executor:`` in the files, then the command line."""
+    from orchestrator.orchestration.executors.base import settings_for
+
+    return settings_for(experiments, name=args.executor, address=args.address,
+                        partition=args.partition, time_minutes=args.time_minutes)
+
+
+def add_executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", metavar="NAME",
+                   help="where the runs go: local (this machine, the default), ray, slurm "
+                        "(default: executor: in the files)")
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="ray: the cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--partition", metavar="NAME", help="slurm: the partition of the jobs")
+    p.add_argument("--time-minutes", type=int, metavar="N",
+                   help="slurm: the time limit of each job")
+
+
+def _log_schedule(uri: str, summary_ids: list[str], schedule) -> None:
+    """The invocation's wall time against its ideal, on each summary run."""
+    import time
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    now = int(time.time() * 1000)
+    for run_id in summary_ids:
+        client.log_batch(run_id, metrics=[Metric(k, v, now, 0)
+                                          for k, v in schedule.metrics().items()])
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -113,4 +155,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="runs side by side, each a process with its share of the cores "
                         "(default: ORCHESTRATOR_JOBS, else the cores, at most 4; 1: one after "
                         "another, each with every core)")
+    add_executor_args(p)
     p.set_defaults(func=_cmd_run)

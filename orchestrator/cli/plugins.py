@@ -28,6 +28,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             "tasks": [{"name": name, "plugin": state.tasks.plugin(name),
                        "summary": state.tasks.get(name).summary}
                       for name in state.tasks.names()],
+            "executors": [{"name": e.name, "plugin": e.plugin, "loader": e.loader,
+                           "summary": e.summary, "versions": e.versions()}
+                          for e in state.executors.infos()],
             "failures": [{"name": f.name, "target": f.target, "stage": f.stage,
                           "kind": f.kind, "error": f.error} for f in state.failures],
             "components": {k: list(v) for k, v in catalogue.all_names().items()},
@@ -66,6 +69,16 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     for name in state.tasks.names():
         tasks.add_row(name, state.tasks.plugin(name), state.tasks.get(name).summary)
     console.print(tasks)
+
+    from rich.markup import escape
+
+    executors = Table(title="Executors", title_justify="left")
+    for column in ("executor", "plugin", "needs", "summary"):
+        executors.add_column(column)
+    for e in state.executors.infos():
+        needs = ", ".join(f"{d} {v or '(not installed)'}" for d, v in e.versions().items())
+        executors.add_row(e.name, e.plugin, needs or "-", escape(e.summary))
+    console.print(executors)
 
     for f in state.failures:
         where = f" ({f.target})" if f.target else ""

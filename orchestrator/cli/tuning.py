@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from orchestrator.cli.experiments import add_executor_args
 from orchestrator.cli.common import (
     add_experiment_args,
     bad_input,
@@ -25,6 +26,8 @@ def _tuning_experiments(args: argparse.Namespace):
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
+    from orchestrator.cli.experiments import executor_settings
+    from orchestrator.orchestration.executors.base import ExecutorError, load_executor
     from orchestrator.tuning.run import results_table, tune
 
     console = make_console()
@@ -36,9 +39,14 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             for table in study_tables(experiments, args.storage):
                 console.print(table)
             return 0
-        results = tune(experiments, workers=args.workers, storage=args.storage,
-                       report=lambda text: console.print(text, highlight=False))
-    except input_errors() as error:
+        executor = load_executor(executor_settings(experiments, args))
+        try:
+            results = tune(experiments, workers=args.workers, storage=args.storage,
+                           report=lambda text: console.print(text, highlight=False),
+                           executor=executor)
+        finally:
+            executor.close()
+    except (*input_errors(), ExecutorError) as error:
         return bad_input(error)
     except KeyboardInterrupt:
         console.print("interrupted: rerun the same command to continue the studies")
@@ -73,7 +81,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "same command resumes the studies.")
     add_experiment_args(p)
     p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="worker processes on this machine (0: create the studies only)")
+                   help="tuning workers, where the executor runs them (local: processes on "
+                        "this machine; 0: create the studies only)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the studies and their search spaces and stop (touches neither "
                         "data, MLflow nor the storage)")
@@ -81,6 +90,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="Optuna storage: sqlite:///file.db, postgresql://..., mysql://..., "
                         "journal:/path/file.log (default: tune.storage, else SQLite under "
                         "mlruns/)")
+    add_executor_args(p)
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("worker", help="join existing studies and run trials",

@@ -53,6 +53,8 @@ class ResolvedExperiment:
     config: dict[str, Any] = field(compare=False)  # resolved, for logging and digests
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # as written
     tune: Any = field(default=None, compare=False)  # config.tune_schema.Tune
+    executor: Any = field(default=None, compare=False)  # config.schema.ExecutorConfig | None
+    resources: Any = field(default=None, compare=False)  # config.schema.RunResources
 
     @property
     def digest(self) -> str:
@@ -316,7 +318,7 @@ def resolve_variant(where: str, file: str, name: str, variant: str, config: dict
         loss=loss, optimizer=optimizer, train=top.train, backends=backends,
         seeds=tuple(top.seeds), folds=top.cv.folds if top.cv else None,
         config=json.loads(json.dumps(resolved_config, default=list)),
-        raw=config)
+        raw=config, executor=top.executor, resources=top.resources)
 
 
 SPACE_SECTIONS = ("loss", "optimizer", "model", "data", "train")

@@ -73,6 +73,28 @@ class CrossValidation(Strict):
     folds: int = Field(ge=2, le=50)
 
 
+class RunResources(Strict):
+    """What one run asks of a cluster node (``executor: ray`` or ``slurm``): CPUs, GPUs and
+    memory. The local executor gives each run its share of this machine instead."""
+
+    cpus: float = Field(1, gt=0)
+    gpus: float = Field(0, ge=0)
+    memory_gb: float | None = Field(None, gt=0)
+
+
+class ExecutorConfig(Strict):
+    """Where the runs go: ``local`` (this machine, the default), ``ray`` or ``slurm`` (or a
+    plugin's executor); ``orchestrator run --executor`` and its options override it."""
+
+    name: str = "local"
+    address: str | None = None  # ray: the cluster (else RAY_ADDRESS, else a local instance)
+    partition: str | None = None  # slurm
+    time_minutes: int | None = Field(None, ge=1)  # slurm: the time limit of each job
+    retries: int = Field(2, ge=0)  # attempts after a node died under a run
+    folder: str | None = None  # slurm: where submitit keeps jobs, logs, messages (shared)
+    cluster: Literal["slurm", "local"] | None = None  # slurm: local = processes of this machine
+
+
 class Experiment(Strict):
     """One experiment file. ``matrix`` expands into variants (the cartesian product of its
     dotted keys' values); every variant runs on every backend with every seed."""
@@ -90,6 +112,13 @@ class Experiment(Strict):
     cv: CrossValidation | None = None
     matrix: dict[str, list[Any]] = {}
     tune: Tune | None = None
+    executor: ExecutorConfig | None = None
+    resources: RunResources = RunResources()
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_by_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
     @field_validator("loss", "optimizer")
     @classmethod

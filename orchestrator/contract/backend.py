@@ -156,6 +156,12 @@ class Backend(ABC):
         self.resources = resources or Resources()
         self.device = self.resources.device
 
+    def reset_state(self) -> None:
+        """Clear the framework's process-wide state that an earlier run may have left: a worker
+        process runs run after run, and each must start as in a fresh process (Keras' global
+        session and name counters, for instance). Called before ``seed`` at the start of every
+        run; the default does nothing (seeding and a fresh model are enough)."""
+
     @abstractmethod
     def framework_versions(self) -> dict[str, str]:
         """Versions of the framework libraries this backend runs on, e.g. ``{"torch": "2.13.0"}``."""

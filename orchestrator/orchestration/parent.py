@@ -1,11 +1,12 @@
-"""The parent of an invocation: check data, prepare the store, run each planned run in its own
-process, keep run statuses truthful under signals, and summarize.
+"""The parent of an invocation: check data, prepare the store, hand the planned runs to warm
+worker processes, keep run statuses truthful under signals, and summarize.
 
 Order of work, so that bad input never leaves a run behind: configs are validated (by the caller),
 then every experiment's data is loaded and checked here, and only then is the MLflow store
-touched. Runs go up to ``jobs`` side by side, one process each, the longest known first (see
-``start_order``). SIGTERM and Ctrl-C stop the runs under way (each worker marks its run KILLED),
-keep the runs already completed, and skip the rest.
+touched. Runs go up to ``jobs`` side by side, each in a worker process of its backend that takes
+run after run (``orchestration.pool``), the longest known first (see ``start_order``). SIGTERM
+and Ctrl-C stop the runs under way (each worker marks its run KILLED), keep the runs already
+completed, and skip the rest.
 """
 
 from __future__ import annotations
@@ -13,41 +14,48 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import queue
 import signal
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config.loader import ResolvedExperiment
-from orchestrator.orchestration.worker import RunOutcome, execute_run
+from orchestrator.orchestration.pool import WarmWorker
+from orchestrator.orchestration.worker import RunOutcome
 from orchestrator.orchestration.plan import PlannedRun, make_plan
 from orchestrator.orchestration.progress import ProgressBoard
 
 GRACE_SECONDS = 60.0
 JOBS_ENV = "ORCHESTRATOR_JOBS"
 MAX_DEFAULT_JOBS = 4
+RUNS_PER_WORKER_ENV = "ORCHESTRATOR_RUNS_PER_WORKER"
 
 
-def check_data(experiments: list[ResolvedExperiment]) -> None:
+def check_data(experiments: list[ResolvedExperiment]) -> dict[tuple, str]:
     """Load every experiment's data once (filling the cache the workers read); raises
-    ``DataError`` before any run exists."""
+    ``DataError`` before any run exists. Returns each data set's digest by ``data_key``."""
     from orchestrator.plugins import manager as plugin_manager
     from orchestrator.data.errors import DataError
 
     tasks = plugin_manager.tasks()
-    seen = set()
+    digests: dict[tuple, str] = {}
     for exp in experiments:
         for seed in exp.seeds:
-            # options as JSON: a list-valued option must not make the key unhashable
-            key = (exp.task, exp.data.model_dump_json(), seed, exp.folds)
-            if key in seen:
+            key = data_key(exp, seed)
+            if key in digests:
                 continue
-            seen.add(key)
             try:
-                tasks.get(exp.task)().prepare(exp.data, seed=seed, folds=exp.folds)
+                prepared = tasks.get(exp.task)().prepare(exp.data, seed=seed, folds=exp.folds)
             except DataError as exc:  # name the experiment file too
                 raise DataError(f"{exp.file}: {exc}") from None
+            digests[key] = prepared.digest
+    return digests
+
+
+def data_key(exp: ResolvedExperiment, seed: int) -> tuple:
+    """What determines a run's data set (options as JSON: a list-valued option must not make
+    the key unhashable)."""
+    return exp.task, exp.data.model_dump_json(), seed, exp.folds
 
 
 def default_jobs() -> int:
@@ -70,79 +78,12 @@ def parse_jobs(text: str) -> int:
     return int(text)
 
 
-def _child(run: PlannedRun, uri: str, interactive: bool, channel: Any, threads: int | None
-           ) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    display = (lambda event: channel.put(("progress", event))) if interactive else False
-    outcome = execute_run(run, uri, threads=threads, display=display,
-                          on_start=lambda run_id: channel.put(("started", run_id)))
-    channel.put(("done", outcome))
-
-
 class _Interrupted(KeyboardInterrupt):
     pass
 
 
 def _raise_interrupt(signum: int, _frame: Any) -> None:
     raise _Interrupted(signal.Signals(signum).name)
-
-
-class _Worker:
-    """One planned run in its own process, and what it has reported so far."""
-
-    def __init__(self, context: Any, run: PlannedRun, uri: str, interactive: bool,
-                 threads: int | None) -> None:
-        self.run = run
-        self.channel = context.Queue()
-        self.process = context.Process(target=_child,
-                                       args=(run, uri, interactive, self.channel, threads),
-                                       name=f"orchestrator-{run.run_name}")
-        self.run_id: str | None = None
-        self.started = time.perf_counter()
-        self.process.start()
-
-    def poll(self, board: Any, timeout: float) -> RunOutcome | None:
-        """Apply what the worker reported (waiting up to ``timeout`` for the first message);
-        its outcome once it is done or dead."""
-        while True:
-            try:
-                kind, payload = self.channel.get(timeout=timeout)
-            except queue.Empty:
-                if not self.process.is_alive():
-                    return _died(self.process, self.run_id, self.run, self.started)
-                return None
-            timeout = 0.0
-            if kind == "started":
-                self.run_id = payload
-            elif kind == "progress":
-                if board is not None:
-                    board.handle(id(self), payload)
-            else:
-                self.process.join()
-                return payload
-
-    def stop(self, exc: BaseException) -> RunOutcome:
-        """Forward the stop to the worker (its run ends KILLED) and collect what it reports."""
-        deadline = time.monotonic() + GRACE_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                kind, payload = self.channel.get(timeout=0.5)
-            except queue.Empty:
-                if not self.process.is_alive():
-                    break
-                continue
-            except KeyboardInterrupt:
-                continue  # a second Ctrl-C while the worker cleans up
-            if kind == "started":
-                self.run_id = payload
-            elif kind == "done":
-                self.process.join(5)
-                return payload
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-        return _died(self.process, self.run_id, self.run, self.started, status="KILLED",
-                     reason=f"stopped by {exc or 'interrupt'}")
 
 
 def start_order(plan: list[PlannedRun], uri: str) -> list[int]:
@@ -193,82 +134,154 @@ def _last_durations(plan: list[PlannedRun], uri: str) -> dict[tuple[str, str, st
 
 def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int = 1,
              order: list[int] | None = None,
-             report: Callable[[RunOutcome], None] = lambda outcome: None) -> list[RunOutcome]:
-    """Run every planned run, each in its own process, up to ``jobs`` at a time, started in
-    ``order`` (indices into ``plan``; default: plan order); returns the outcomes in plan order
-    (those stopped KILLED, the ones never started missing, if the invocation was interrupted).
-    ``report`` sees each outcome as it comes."""
+             report: Callable[[RunOutcome], None] = lambda outcome: None,
+             runs_per_worker: int | None = None,
+             digests: dict[int, str] | None = None) -> list[RunOutcome]:
+    """Run every planned run in warm worker processes (``orchestration.pool``), up to ``jobs``
+    at a time, started in ``order`` (indices into ``plan``; default: plan order); returns the
+    outcomes in plan order (those stopped KILLED, the ones never started missing, if the
+    invocation was interrupted). ``report`` sees each outcome as it comes. ``runs_per_worker``
+    caps the runs one process takes (default: ``ORCHESTRATOR_RUNS_PER_WORKER``, else no cap;
+    1: a fresh process per run, as before warm workers). ``digests[i]``: the data set digest
+    run ``i`` must find (``check_data``)."""
     context = multiprocessing.get_context("spawn")
     jobs = max(1, min(jobs, len(plan) or 1))
     threads = max(1, len(os.sched_getaffinity(0)) // jobs) if jobs > 1 else None
+    if runs_per_worker is None:
+        runs_per_worker = runs_per_worker_default()
     outcomes: dict[int, RunOutcome] = {}
     pending = [(index, plan[index]) for index in (order or range(len(plan)))][::-1]
-    active: dict[int, _Worker] = {}
+    busy: dict[int, WarmWorker] = {}
+    idle: list[WarmWorker] = []
+    started = [0]
     board = ProgressBoard() if interactive else None
+
+    def worker_for(backend: str) -> WarmWorker:
+        for worker in idle:
+            if worker.backend == backend and worker.alive():
+                idle.remove(worker)
+                return worker
+        # keep at most one idle worker beside the busy ones: retire the longest idle
+        while idle and len(idle) + len(busy) > jobs:
+            idle.pop(0).close()
+        started[0] += 1
+        return WarmWorker(context, backend, uri, interactive, threads, started[0])
+
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with board if board is not None else contextlib.nullcontext():
             try:
-                while pending or active:
-                    while pending and len(active) < jobs:
+                while pending or busy:
+                    while pending and len(busy) < jobs:
                         index, run = pending.pop()
-                        active[index] = _Worker(context, run, uri, interactive, threads)
-                    wait = 0.5 / len(active)
-                    for index, worker in list(active.items()):
-                        outcome = worker.poll(board, wait)
-                        if outcome is not None:
-                            del active[index]
-                            if board is not None:
-                                board.close(id(worker))
-                            outcomes[index] = outcome
-                            report(outcome)
+                        busy[index] = worker_for(run.backend)
+                        busy[index].take(run, threads, (digests or {}).get(index))
+                    wait = 0.5 / len(busy)
+                    for index, worker in list(busy.items()):
+                        outcome = worker.poll(board, index, wait)
+                        if outcome is None:
+                            continue
+                        del busy[index]
+                        if board is not None:
+                            board.close(index)
+                        if worker.alive() and worker.runs_taken < (runs_per_worker or 1 << 62):
+                            idle.append(worker)
+                        else:
+                            worker.close()
+                        outcomes[index] = outcome
+                        report(outcome)
             except KeyboardInterrupt as exc:
-                for worker in active.values():
-                    if worker.process.is_alive():
+                for worker in [*busy.values(), *idle]:
+                    if worker.alive():
                         worker.process.terminate()  # SIGTERM: the worker marks its run KILLED
-                for index, worker in active.items():
-                    outcomes[index] = worker.stop(exc)
-                    report(outcomes[index])
+                for index, worker in busy.items():
+                    outcome = worker.stop(exc, GRACE_SECONDS)
+                    if outcome is not None:
+                        outcomes[index] = outcome
+                        report(outcome)
+                for worker in idle:
+                    worker.stop(exc, GRACE_SECONDS)
+                idle.clear()
     finally:
+        for worker in idle:
+            worker.close()
         signal.signal(signal.SIGTERM, previous)
     return [outcomes[index] for index in sorted(outcomes)]
 
 
-def _died(process: Any, run_id: str | None, run: PlannedRun, started: float,
-          status: str | None = None, reason: str | None = None) -> RunOutcome:
-    """A worker that vanished without reporting: mark its run (if it had one) ourselves."""
-    code = process.exitcode
-    if status is None:
-        status = "KILLED" if code in (-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT) \
-            else "FAILED"
-    if reason is None:
-        reason = (f"worker process died with signal {signal.Signals(-code).name}"
-                  if code is not None and code < 0 else f"worker process exited with {code}")
-    if run_id is not None:
-        from mlflow.tracking import MlflowClient
+@dataclass(frozen=True)
+class Schedule:
+    """How well an invocation used its jobs: its wall time against the ideal (the sum of its
+    runs' times divided by the jobs, or the longest run if that is longer), and the median
+    fixed cost of its runs (``system/overhead_seconds``)."""
 
-        from orchestrator.tracking.store import tracking_uri
+    wall_seconds: float
+    ideal_seconds: float
+    jobs: int
+    median_overhead: float | None = None
 
-        client = MlflowClient(tracking_uri())
-        if client.get_run(run_id).info.status == "RUNNING":
-            client.set_tag(run_id, "orchestrator.error", reason)
-            client.set_terminated(run_id, status)
-    return RunOutcome(run.label, run_id, status, "", None, time.perf_counter() - started, reason)
+    @classmethod
+    def of(cls, outcomes: list[RunOutcome], jobs: int, wall_seconds: float) -> Schedule:
+        import statistics
+
+        times = [o.seconds for o in outcomes]
+        ideal = max(sum(times) / max(jobs, 1), max(times, default=0.0))
+        overheads = [o.overhead for o in outcomes if o.overhead is not None]
+        return cls(wall_seconds, ideal, jobs,
+                   statistics.median(overheads) if overheads else None)
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_seconds / self.ideal_seconds if self.ideal_seconds > 0 else float("nan")
+
+    def line(self) -> str:
+        text = (f"wall time {self.wall_seconds:.1f} s, ideal {self.ideal_seconds:.1f} s (the "
+                f"runs' times over {self.jobs} job(s), or the longest run): {self.ratio:.2f} x")
+        if self.median_overhead is not None:
+            text += f"; fixed cost per run (median) {self.median_overhead:.2f} s"
+        return text
+
+    def metrics(self) -> dict[str, float]:
+        found = {"schedule/wall_seconds": self.wall_seconds,
+                 "schedule/ideal_seconds": self.ideal_seconds,
+                 "schedule/wall_over_ideal": self.ratio, "schedule/jobs": float(self.jobs)}
+        if self.median_overhead is not None:
+            found["schedule/median_overhead_seconds"] = self.median_overhead
+        return found
+
+
+def runs_per_worker_default() -> int | None:
+    """``ORCHESTRATOR_RUNS_PER_WORKER``: the most runs one worker process takes (1: a fresh
+    process per run); unset: no limit."""
+    text = os.environ.get(RUNS_PER_WORKER_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_jobs(text)
+    except ValueError as error:
+        raise ValueError(f"{RUNS_PER_WORKER_ENV} {error}") from None
 
 
 def run_experiments(experiments: list[ResolvedExperiment], *, interactive: bool,
                     jobs: int = 1,
-                    report: Callable[[RunOutcome], None] = lambda outcome: None
-                    ) -> list[RunOutcome]:
-    """Check data, prepare the store, mark dead runs, run the plan."""
+                    report: Callable[[RunOutcome], None] = lambda outcome: None,
+                    executor: Any = None) -> list[RunOutcome]:
+    """Check the executor (default: local), check data, prepare the store, mark dead runs, run
+    the plan with the executor."""
+    from orchestrator.orchestration.executors.base import ExecutorSettings, load_executor
     from orchestrator.tracking.recovery import mark_dead_runs
-    from orchestrator.tracking.store import ensure_store
+    from orchestrator.tracking.store import ensure_store, tracking_uri
 
-    check_data(experiments)
-    uri = ensure_store()
-    mark_dead_runs(uri)
-    plan = make_plan(experiments)
-    order = start_order(plan, uri) if jobs > 1 else None
-    outcomes = run_plan(plan, uri, interactive=interactive, jobs=jobs, order=order,
-                        report=report)
-    return outcomes
+    executor = executor or load_executor(ExecutorSettings())
+    try:
+        executor.check(experiments, tracking_uri())  # before data and store: nothing touched
+        digests = check_data(experiments)
+        uri = ensure_store()
+        mark_dead_runs(uri)
+        plan = make_plan(experiments)
+        order = start_order(plan, uri) if jobs > 1 or executor.remote else None
+        expected = {i: digests[data_key(run.experiment, run.seed)] for i, run in enumerate(plan)}
+        return executor.run_plan(plan, uri, interactive=interactive, jobs=jobs, order=order,
+                                 digests=expected, report=report)
+    finally:
+        executor.close()

@@ -10,6 +10,7 @@ every epoch's metrics with system metrics, evaluates, and logs plots, texts, tab
 from __future__ import annotations
 
 import resource
+import time
 
 import numpy as np
 
@@ -22,6 +23,18 @@ class EarlyStop(Exception):
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def training_seconds(logger) -> tuple[float, float]:
+    """Wall and CPU seconds this run (with its folds) spent in its epochs, as
+    ``train_and_evaluate`` counted them; the rest of a run's time is its fixed cost
+    (``system/overhead_seconds``)."""
+    return getattr(logger, "training_seconds", (0.0, 0.0))
+
+
+def _add_training_seconds(logger, wall: float, cpu: float) -> None:
+    before = training_seconds(logger)
+    logger.training_seconds = (before[0] + wall, before[1] + cpu)
 
 
 def cross_validate(run, task, backend, prepared, logger, uri: str, display: bool | Sink
@@ -39,6 +52,7 @@ def cross_validate(run, task, backend, prepared, logger, uri: str, display: bool
                        tags=tags, parent_run_id=logger.run_id) as child:
             per_fold.append(train_and_evaluate(run, task, backend, prepared, split, child,
                                                 display, log_model_uri=None))
+        _add_training_seconds(logger, *training_seconds(child))
     summary: dict[str, float] = {}
     for key in sorted({k for fold in per_fold for k in fold if k.startswith("test/")}):
         values = np.array([fold[key] for fold in per_fold if key in fold])
@@ -103,6 +117,7 @@ def train_and_evaluate(run, task, backend, prepared, split, logger, display: boo
     callbacks.extend(extra_callbacks)
     if stopper:
         callbacks.append(stopper)
+    fit_started = time.perf_counter(), time.process_time()
     with progress:
         try:
             fit(session, batches, train.epochs, evaluate=evaluate, callbacks=callbacks,
@@ -111,6 +126,9 @@ def train_and_evaluate(run, task, backend, prepared, split, logger, display: boo
         except EarlyStop:
             logger.set_tags({"orchestrator.stopped_early_at": stopper.stopped_at,
                              "orchestrator.best_epoch": stopper.best_epoch})
+        finally:
+            _add_training_seconds(logger, time.perf_counter() - fit_started[0],
+                                  time.process_time() - fit_started[1])
     if stopper:
         stopper.restore()
     evaluation = task.evaluate(model, split, prepared, exp.loss, history)

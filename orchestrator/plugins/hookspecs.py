@@ -12,7 +12,7 @@ of an installed distribution::
     # mybackend_plugin/__init__.py
     PLUGIN_API_VERSION = "1"   # the orchestrator.PLUGIN_API_VERSION this plugin was written for
 
-The built-in plugins (``tasks``, ``torch``, ``tensorflow``) use the same hooks, but the plugin
+The built-in plugins (``tasks``, ``torch``, ``tensorflow``, ``executors``) use the same hooks, but the plugin
 manager registers them itself, as pytest does with its default plugins: anything they can do, a
 third-party plugin can do.
 
@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from orchestrator.plugins.registry import BackendRegistry, TaskRegistry
+    from orchestrator.plugins.registry import BackendRegistry, ExecutorRegistry, TaskRegistry
 
 PROJECT = "orchestrator"
 PLUGIN_API_VERSION = "1"
@@ -106,4 +106,30 @@ def orchestrator_add_tasks(registry: TaskRegistry) -> None:
     (``orchestrator/tasks/``) are registered through this hook by the built-in ``tasks`` plugin.
 
     A task name already registered by another plugin is an error reported against this plugin.
+    """
+
+
+@hookspec
+def orchestrator_add_executors(registry: ExecutorRegistry) -> None:
+    """Register executors: where the planned runs and tuning workers of an invocation run.
+
+    Push one ``orchestrator.plugins.registry.ExecutorInfo`` per executor::
+
+        @hookimpl
+        def orchestrator_add_executors(registry):
+            registry.add_executor(ExecutorInfo(
+                name="mycluster",
+                loader="mycluster_plugin.executor:MyClusterExecutor",  # imported when chosen
+                distributions=("mycluster-client",),                   # shown by `plugins`
+                summary="runs on My Cluster",
+            ))
+
+    The class implements ``orchestrator.orchestration.executors.base.Executor``: ``check``
+    (refuse, with one line, what cannot work: an unreachable cluster, resources no node has, a
+    tracking store the nodes cannot share), ``run_plan`` (every planned run exactly once, each
+    outcome truthful: FINISHED, FAILED with its error, KILLED) and ``run_workers`` (N tuning
+    workers that pull trials from a shared Optuna storage). ``orchestrator run --executor NAME``
+    or ``executor:`` in an experiment file chooses one; ``local`` (worker processes on this
+    machine) is the default. The built-in ``local``, ``ray`` and ``slurm`` executors register
+    through this hook (the built-in ``executors`` plugin).
     """

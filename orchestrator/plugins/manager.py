@@ -1,7 +1,7 @@
 """The pluggy plugin manager: built-in and entry-point plugins, failure isolation, registries.
 
-As pytest does with its default plugins, the built-in plugins (the tasks and the torch and
-tensorflow backends, whose entry modules import no framework) are registered by the manager
+As pytest does with its default plugins, the built-in plugins (the tasks, the torch and
+tensorflow backends and the executors, whose entry modules import no framework) are registered by the manager
 itself; the ``orchestrator`` entry-point group is for third-party plugins only. So
 ``ORCHESTRATOR_DISABLE_PLUGIN_AUTOLOAD=1`` disables the third-party plugins and keeps the
 built-ins, and ``ORCHESTRATOR_BLOCK_PLUGINS=a,b`` blocks plugins (built-in or not) by name.
@@ -18,7 +18,7 @@ import inspect
 import os
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from typing import Any, Literal
@@ -27,7 +27,8 @@ import pluggy
 
 from orchestrator.canonical import catalogue
 from orchestrator.plugins import hookspecs
-from orchestrator.plugins.registry import BackendRegistry, DuplicateError, TaskRegistry
+from orchestrator.plugins.registry import (BackendRegistry, DuplicateError, ExecutorRegistry,
+                                           TaskRegistry)
 
 ENTRY_POINT_GROUP = "orchestrator"
 DISABLE_AUTOLOAD_ENV = "ORCHESTRATOR_DISABLE_PLUGIN_AUTOLOAD"
@@ -37,6 +38,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tasks", "orchestrator.tasks"),
     ("torch", "orchestrator_torch"),
     ("tensorflow", "orchestrator_tensorflow"),
+    ("executors", "orchestrator.orchestration.executors"),
 )
 
 FailureKind = Literal["import", "api-version", "register", "hook", "duplicate", "unknown-hook"]
@@ -72,6 +74,7 @@ class PluginState:
     tasks: TaskRegistry
     failures: tuple[PluginFailure, ...]
     loaded: tuple[LoadedPlugin, ...]
+    executors: ExecutorRegistry = field(default_factory=ExecutorRegistry)
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,11 @@ def build(*, autoload: bool | None = None, extra_plugins: tuple[tuple[str, Any],
                backend_registry, failures)
     task_registry = TaskRegistry()
     _call_each(pm, "orchestrator_add_tasks", {"registry": task_registry}, task_registry, failures)
-    return PluginState(pm, backend_registry, task_registry, tuple(failures), tuple(loaded))
+    executor_registry = ExecutorRegistry()
+    _call_each(pm, "orchestrator_add_executors", {"registry": executor_registry},
+               executor_registry, failures)
+    return PluginState(pm, backend_registry, task_registry, tuple(failures), tuple(loaded),
+                       executor_registry)
 
 
 def _unknown_hooks(pm: pluggy.PluginManager, name: str, target: str, plugin: Any
@@ -207,7 +214,8 @@ def _unknown_hooks(pm: pluggy.PluginManager, name: str, target: str, plugin: Any
 
 
 def _call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any],
-               registry: BackendRegistry | TaskRegistry, failures: list[PluginFailure]) -> None:
+               registry: BackendRegistry | TaskRegistry | ExecutorRegistry,
+               failures: list[PluginFailure]) -> None:
     """Call a registration hook plugin by plugin, so that one raising is reported and skipped."""
     hook = getattr(pm.hook, hook_name)
     for impl in hook.get_hookimpls():  # in registration order
@@ -234,6 +242,10 @@ def backends() -> BackendRegistry:
 
 def tasks() -> TaskRegistry:
     return state().tasks
+
+
+def executors() -> ExecutorRegistry:
+    return state().executors
 
 
 def reset() -> None:

@@ -184,3 +184,67 @@ class TaskRegistry:
             return self._tasks[name]
         except KeyError:
             raise RegistryError(catalogue.unknown_message("task", name, self.names())) from None
+
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    """What a plugin declares about one executor, without importing it.
+
+    ``loader`` is ``"module:Class"`` naming a subclass of
+    ``orchestrator.orchestration.executors.base.Executor``; ``distributions`` are the packages it
+    needs (``ray``, ``submitit``), whose installed versions ``orchestrator plugins`` shows.
+    """
+
+    name: str
+    loader: str
+    distributions: tuple[str, ...] = ()
+    summary: str = ""
+    plugin: str = field(default="", compare=False)
+
+    def versions(self) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        for dist in self.distributions:
+            try:
+                found[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                found[dist] = None
+        return found
+
+
+class ExecutorRegistry:
+    """Executors by name. Plugins call ``add_executor`` from ``orchestrator_add_executors``."""
+
+    def __init__(self) -> None:
+        self._infos: dict[str, ExecutorInfo] = {}
+        self._current_plugin = ""
+
+    def add_executor(self, info: ExecutorInfo) -> None:
+        if not isinstance(info, ExecutorInfo):
+            raise RegistryError(f"add_executor expects an ExecutorInfo, got "
+                                f"{type(info).__name__}")
+        if info.name in self._infos:
+            other = self._infos[info.name].plugin or "another plugin"
+            raise DuplicateError(f"executor {info.name!r} is already registered by {other}")
+        if ":" not in info.loader:
+            raise RegistryError(f"executor {info.name!r}: loader must be 'module:Class', "
+                                f"got {info.loader!r}")
+        object.__setattr__(info, "plugin", self._current_plugin)
+        self._infos[info.name] = info
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._infos)
+
+    def infos(self) -> tuple[ExecutorInfo, ...]:
+        return tuple(self._infos.values())
+
+    def info(self, name: str) -> ExecutorInfo:
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise RegistryError(catalogue.unknown_message("executor", name, self.names())
+                                ) from None
+
+    def executor_class(self, name: str) -> type:
+        """Import and return the executor's class."""
+        module_name, _, attr = self.info(name).loader.partition(":")
+        return getattr(importlib.import_module(module_name), attr)

@@ -135,13 +135,28 @@ class RunLogger:
     def log_input(self, frame: Any, *, name: str, source: str, digest: str,
                   context: str = "training") -> None:
         """Record the data set (name, source, digest, schema) with ``mlflow.log_input``."""
-        import mlflow
         from mlflow.entities import DatasetInput, InputTag
+
+        self.client.log_inputs(self.run_id, [DatasetInput(
+            _dataset_entity(frame, name, source, digest),
+            tags=[InputTag("mlflow.data.context", context)])])
+
+
+_DATASETS: dict[tuple[str, str, str], Any] = {}
+
+
+def _dataset_entity(frame: Any, name: str, source: str, digest: str) -> Any:
+    """The MLflow entity of a data set (its schema and profile take about 0.5 s to compute),
+    made once per process for each digest: a warm worker logs the same data run after run."""
+    key = (name, source, digest)
+    if key not in _DATASETS:
+        import mlflow
         from mlflow.data.sources import LocalArtifactDatasetSource
 
         with warnings.catch_warnings():  # schema hints about integer columns
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_pandas(frame, source=LocalArtifactDatasetSource(source),
                                               name=name, digest=digest)
-        self.client.log_inputs(self.run_id, [DatasetInput(
-            dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])])
+        _DATASETS.clear()  # one data set at a time is what a worker reuses
+        _DATASETS[key] = dataset._to_mlflow_entity()
+    return _DATASETS[key]

@@ -9,8 +9,6 @@ command re-attaches to the same parent run and continues the study to its total 
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +72,21 @@ def _worker_main(exp: ResolvedExperiment, ref: StudyRef, uri: str, deadline: flo
 
 
 def tune(experiments: list[ResolvedExperiment], *, workers: int = 1, storage: str | None = None,
-         report: Any = print) -> list[StudyResult]:
-    """Run every study (one per experiment and backend) to its total budget."""
+         report: Any = print, executor: Any = None) -> list[StudyResult]:
+    """Run every study (one per experiment and backend) to its total budget, its workers where
+    ``executor`` runs them (default: processes on this machine)."""
+    from orchestrator.orchestration.executors.base import ExecutorSettings, load_executor
+    from orchestrator.orchestration.executors.sharing import check_shared_storage
     from orchestrator.orchestration.parent import check_data
     from orchestrator.tracking.recovery import mark_dead_runs
-    from orchestrator.tracking.store import ensure_store
+    from orchestrator.tracking.store import ensure_store, tracking_uri
 
+    executor = executor or load_executor(ExecutorSettings())
+    if executor.remote:
+        executor.check(experiments, tracking_uri())
+        for exp in experiments:
+            for backend in exp.backends:
+                check_shared_storage(executor.name, study_ref(exp, backend, storage).storage_url)
     check_data([e for e in experiments if not any(p.startswith("data.")
                                                   for p in e.tune.space)])
     uri = ensure_store()
@@ -104,7 +111,7 @@ def tune(experiments: list[ResolvedExperiment], *, workers: int = 1, storage: st
             report(f"study {ref.name}: {counts['done']} of {exp.tune.trials} trials done, "
                    f"{added} queued now, {workers} worker(s)")
             try:
-                _run_workers(exp, ref, uri, workers, deadline)
+                _run_workers(exp, ref, uri, workers, deadline, executor)
             except KeyboardInterrupt as exc:
                 parent.fail(exc, status="KILLED")
                 results.append(finalize(exp, ref, uri, parent, interrupted=True))
@@ -114,33 +121,16 @@ def tune(experiments: list[ResolvedExperiment], *, workers: int = 1, storage: st
 
 
 def _run_workers(exp: ResolvedExperiment, ref: StudyRef, uri: str, workers: int,
-                 deadline: float | None) -> None:
+                 deadline: float | None, executor: Any = None) -> None:
+    """``workers`` tuning workers of the study, where the executor runs them (default: local
+    processes); a stop stops them (each re-enqueues its trial) and is raised again."""
+    from orchestrator.orchestration.executors.base import ExecutorSettings, load_executor
+
     if workers <= 0:
         return
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_worker_main, args=(exp, ref, uri, deadline),
-                                 name=f"orchestrator-worker-{i}") for i in range(workers)]
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-    except KeyboardInterrupt:
-        for process in processes:  # each fails, re-enqueues and marks KILLED its trial
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(60)
-            if process.is_alive():
-                process.kill()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    executor = executor or load_executor(ExecutorSettings())
+    executor.run_workers(_worker_main, (exp, ref, uri, deadline), workers,
+                         name="orchestrator-worker")
 
 
 def join(experiments: list[ResolvedExperiment], storage: str) -> int:

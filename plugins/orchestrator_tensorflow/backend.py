@@ -50,6 +50,9 @@ class TensorFlowBackend(Backend):
             with tf.device(self.device):
                 yield
 
+    def reset_state(self) -> None:
+        keras.backend.clear_session()  # graphs, layer name counters, Keras' global generator
+
     def framework_versions(self) -> dict[str, str]:
         return {"tensorflow": tf.__version__, "keras": keras.__version__}
 
