@@ -70,7 +70,6 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         tasks.add_row(name, state.tasks.plugin(name), state.tasks.get(name).summary)
     console.print(tasks)
 
-    from rich.markup import escape
 
     executors = Table(title="Executors", title_justify="left")
     for column in ("executor", "plugin", "needs", "summary"):

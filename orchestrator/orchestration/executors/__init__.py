@@ -5,6 +5,8 @@ and ``slurm`` (a submitit job per run). Import-light: the classes load when chos
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.registry import ExecutorInfo, ExecutorRegistry
 
+PLUGIN_API_VERSION = "1"
+
 _BUILT_IN = (
     ExecutorInfo("local", "orchestrator.orchestration.executors.local:LocalExecutor",
                  summary="warm worker processes on this machine (the default)"),
