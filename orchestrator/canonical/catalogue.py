@@ -17,6 +17,14 @@ from typing import Any
 
 KINDS = ("loss", "optimizer", "norm", "recurrent")
 
+# What a loss's ``y_true`` holds, for predictions ``y_pred`` of shape [batch, ..., K]:
+# - "binary": float targets in [0, 1] of y_pred's shape (one per output, soft labels allowed);
+# - "one_hot": float class distributions of y_pred's shape (the last axis holds the K classes);
+# - "class_ids": integer class ids in [0, K) of shape y_pred.shape[:-1];
+# - "labels": integer identities of shape y_pred.shape[:-1] (any integers: compared for equality);
+# - "none": y_true is not read.
+TARGETS = ("binary", "one_hot", "class_ids", "labels", "none")
+
 
 class ComponentError(ValueError):
     """A component name or hyperparameter that the catalogue does not accept."""
@@ -60,6 +68,11 @@ class ComponentDef:
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
     full_batch: bool = False  # optimizers only: one update per pass over the training set
+    # losses only: the kind of y_true (one of TARGETS), or a function of the resolved params
+    target: str | Callable[[Mapping[str, Any]], str] = ""
+    # optimizers only: per-parameter state, (slot name, initial value), the value a number or
+    # the name of the hyperparameter that holds it
+    state: tuple[tuple[str, float | str], ...] = ()
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -70,6 +83,17 @@ class ComponentDef:
     @property
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def target_of(self, params: Mapping[str, Any]) -> str:
+        """The kind of y_true (one of ``TARGETS``) this loss reads with ``params``."""
+        if self.kind != "loss":
+            raise ComponentError(f"{self.kind} {self.name!r} has no target: only losses do")
+        return self.target(params) if callable(self.target) else self.target
+
+    def initial_state(self, params: Mapping[str, Any]) -> dict[str, float]:
+        """Optimizers: each state slot's initial value (zero unless the rule says otherwise)."""
+        return {slot: float(params[value] if isinstance(value, str) else value)
+                for slot, value in self.state}
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,11 @@ class ComponentSpec:
     @property
     def definition(self) -> ComponentDef:
         return get(self.kind, self.name)
+
+    @property
+    def target(self) -> str:
+        """Losses: what ``y_true`` holds (one of ``TARGETS``)."""
+        return self.definition.target_of(self.params)
 
 
 # --- value checks -----------------------------------------------------------------------------
@@ -165,27 +194,27 @@ _DEFS: tuple[ComponentDef, ...] = (
     # losses: every loss is a mean over samples (and over time steps for sequence outputs).
     ComponentDef(
         "loss", "binary_crossentropy", "binary cross entropy",
-        "-[y log p + (1 - y) log(1 - p)]", (_FROM_LOGITS,), aliases=("bce",)),
+        "-[y log p + (1 - y) log(1 - p)]", (_FROM_LOGITS,), aliases=("bce",), target="binary"),
     ComponentDef(
         "loss", "categorical_crossentropy", "categorical cross entropy on one-hot targets",
-        "-sum_i y_i log p_i", (_FROM_LOGITS,), aliases=("cce",)),
+        "-sum_i y_i log p_i", (_FROM_LOGITS,), aliases=("cce",), target="one_hot"),
     ComponentDef(
         "loss", "sparse_categorical_crossentropy", "categorical cross entropy on integer targets",
-        "-log p_y", (_FROM_LOGITS,), aliases=("scce",)),
+        "-log p_y", (_FROM_LOGITS,), aliases=("scce",), target="class_ids"),
     ComponentDef(
         "loss", "binary_focal", "binary focal loss (Lin et al. 2017)",
         "-alpha_t (1 - p_t)^gamma log p_t, alpha_t = alpha if y = 1 else 1 - alpha",
         (Param("gamma", 2.0, "focusing parameter", float, _non_negative, "must be >= 0"),
          Param("alpha", 0.25, "weight of the positive class (null: no class weighting)",
                (float, type(None)), lambda v: v is None or 0 <= v <= 1, "0 <= alpha <= 1 or null"),
-         _FROM_LOGITS)),
+         _FROM_LOGITS), target="binary"),
     ComponentDef(
         "loss", "categorical_focal", "multiclass focal loss with a per-class alpha",
         "-sum_i alpha_i (1 - p_i)^gamma y_i log p_i",
         (Param("gamma", 2.0, "focusing parameter", float, _non_negative, "must be >= 0"),
          Param("alpha", None, "per-class weights alpha_i, one per class (null: all 1)",
                (list, tuple, type(None)), _alpha_vector, "a list of numbers >= 0, or null"),
-         _FROM_LOGITS)),
+         _FROM_LOGITS), target="one_hot"),
     ComponentDef(
         "loss", "triplet", "triplet loss on squared L2 distances",
         "max(||f(A) - f(P)||^2 - ||f(A) - f(N)||^2 + margin, 0)",
@@ -193,7 +222,8 @@ _DEFS: tuple[ComponentDef, ...] = (
          Param("mining", "none", "none: y_pred holds (anchor, positive, negative) triplets as "
                "[batch, 3, dim]; batch_all / batch_hard: y_pred holds [batch, dim] embeddings "
                "and y_true their labels", str,
-               lambda v: v in ("none", "batch_all", "batch_hard"), "none, batch_all or batch_hard"))),
+               lambda v: v in ("none", "batch_all", "batch_hard"), "none, batch_all or batch_hard")),
+        target=lambda p: "none" if p["mining"] == "none" else "labels"),
     # optimizers: g is the gradient, t counts steps from 1.
     ComponentDef(
         "optimizer", "gd", "full-batch gradient descent",
@@ -202,27 +232,30 @@ _DEFS: tuple[ComponentDef, ...] = (
     ComponentDef("optimizer", "sgd", "stochastic (mini-batch) gradient descent",
                  "theta -= lr * g", (_lr(0.01),)),
     ComponentDef("optimizer", "momentum", "SGD with momentum (lr inside the velocity)",
-                 "v = momentum * v + lr * g; theta -= v", (_lr(0.01), _momentum())),
+                 "v = momentum * v + lr * g; theta -= v", (_lr(0.01), _momentum()),
+                 state=(("v", 0.0),)),
     ComponentDef("optimizer", "nesterov", "Nesterov accelerated gradient",
                  "v = momentum * v + lr * g; theta -= momentum * v + lr * g",
-                 (_lr(0.01), _momentum()), aliases=("nag",)),
+                 (_lr(0.01), _momentum()), aliases=("nag",), state=(("v", 0.0),)),
     ComponentDef(
         "optimizer", "adagrad", "Adagrad",
         "G += g^2; theta -= lr * g / sqrt(G + eps)",
         (_lr(0.01), Param("initial_accumulator", 0.0, "initial value of G", float, _non_negative,
-                          "must be >= 0"), _eps(1e-7, "inside the square root"))),
+                          "must be >= 0"), _eps(1e-7, "inside the square root")),
+        state=(("G", "initial_accumulator"),)),
     ComponentDef(
         "optimizer", "rmsprop", "RMSProp",
         "s = rho * s + (1 - rho) * g^2; theta -= lr * g / sqrt(s + eps)",
         (_lr(1e-3), _beta("rho", 0.9, "decay rate beta of the squared-gradient average"),
-         _eps(1e-7, "inside the square root"))),
+         _eps(1e-7, "inside the square root")), state=(("s", 0.0),)),
     ComponentDef(
         "optimizer", "adam", "Adam (Kingma & Ba 2015, Algorithm 1)",
         "m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; "
         "theta -= lr * m_hat / (sqrt(v_hat) + eps)",
         (_lr(1e-3), _beta("beta1", 0.9, "decay of the first moment"),
          _beta("beta2", 0.999, "decay of the second moment"),
-         _eps(1e-8, "outside the square root of the bias-corrected v"))),
+         _eps(1e-8, "outside the square root of the bias-corrected v")),
+        state=(("m", 0.0), ("v", 0.0))),
     ComponentDef(
         "optimizer", "adamw", "Adam with decoupled weight decay (Loshchilov & Hutter 2019)",
         "theta -= lr * weight_decay * theta; then the Adam update",
@@ -230,7 +263,7 @@ _DEFS: tuple[ComponentDef, ...] = (
          _beta("beta2", 0.999, "decay of the second moment"),
          _eps(1e-8, "outside the square root of the bias-corrected v"),
          Param("weight_decay", 0.01, "decoupled decay, scaled by lr, on every trainable weight",
-               float, _non_negative, "must be >= 0"))),
+               float, _non_negative, "must be >= 0")), state=(("m", 0.0), ("v", 0.0))),
     # norms: applied over the last (feature) axis.
     ComponentDef("norm", "none", "identity", "y = x"),
     ComponentDef(

@@ -4,7 +4,9 @@ A ``ModelSpec`` is a sequence of layers applied in order to a batch-first input.
 components by their canonical names (resolved through ``orchestrator.canonical.catalogue``) and carries no
 framework object, so it can cross the plugin boundary, be hashed into a config digest and be built
 on any backend. ``weight_shapes`` defines the canonical weight names and layouts that
-``orchestrator.canonical.initializers`` fills and that every backend loads and reports back.
+``orchestrator.canonical.initializers`` fills and that every backend loads and reports back;
+``check_weights`` and ``check_input`` are the checks every consumer of weights and batches
+shares (the reference and the backend contract).
 
 Canonical weight layout (``x @ W`` convention):
 - dense ``{i}.kernel`` [in, units], ``{i}.bias`` [units]
@@ -21,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
+
+import numpy as np
 
 from orchestrator.canonical import catalogue
 from orchestrator.canonical.catalogue import ComponentSpec
@@ -92,7 +96,7 @@ class ModelSpec:
     def output_shape(self) -> tuple[int, ...]:
         shape = tuple(self.input_shape)
         for layer in self.layers:
-            shape = _layer_output_shape(layer, shape)
+            shape = layer_output_shape(layer, shape)
         return shape
 
 
@@ -117,7 +121,8 @@ def recurrent(cell: str, units: int, *, return_sequences: bool = False, **params
 # --- shapes and weights ----------------------------------------------------------------------
 
 
-def _layer_output_shape(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+def layer_output_shape(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape (without the batch axis) that ``layer`` makes of an input of ``shape``."""
     if isinstance(layer, Dense):
         return (*shape[:-1], layer.units)
     if isinstance(layer, Embedding):
@@ -203,9 +208,51 @@ def weight_shapes(spec: ModelSpec) -> dict[str, WeightInfo]:
                                                        layer.units))
             else:
                 weights.update(_recurrent_weights(str(i), cell, n_in, layer.units))
-        shape = _layer_output_shape(layer, shape)
+        shape = layer_output_shape(layer, shape)
     return weights
 
 
 def trainable_names(spec: ModelSpec) -> list[str]:
     return [name for name, info in weight_shapes(spec).items() if info.trainable]
+
+
+def check_weights(spec: ModelSpec, weights: Mapping[str, Any],
+                  dtype: str = "float64") -> dict[str, np.ndarray]:
+    """Every canonical weight of ``spec`` from ``weights``, checked and copied as ``dtype``.
+
+    The one weight check of the project (the reference forward pass and every backend's
+    ``set_weights`` call it): exactly the names of ``weight_shapes(spec)`` (missing and unknown
+    names are both errors), each with its canonical shape, all checked before anything is
+    returned. Raises ``ValueError``. The result is in ``weight_shapes`` order and never aliases
+    the caller's arrays.
+    """
+    expected = weight_shapes(spec)
+    missing = [name for name in expected if name not in weights]
+    unknown = [name for name in weights if name not in expected]
+    if missing or unknown:
+        problems = "; ".join(f"{what} {names}" for what, names in
+                             (("missing", missing), ("unknown", unknown)) if names)
+        raise ValueError(f"weights of {spec.name!r}: {problems}; expected exactly "
+                         f"{list(expected)}")
+    out = {}
+    for name, info in expected.items():
+        value = np.array(weights[name], dtype=dtype)  # a copy: the caller's arrays stay
+        if value.shape != info.shape:
+            raise ValueError(f"weights of {spec.name!r}: {name} has shape {value.shape}, "
+                             f"expected {info.shape}")
+        out[name] = value
+    return out
+
+
+def check_input(spec: ModelSpec, x: Any) -> np.ndarray:
+    """A batch for ``spec``: shape ``[batch, *input_shape]``; integer token ids (int64) for an
+    ``int`` input, else the array as given (no copy). Raises ``ValueError``."""
+    x = np.asarray(x)
+    if x.shape[1:] != tuple(spec.input_shape):
+        raise ValueError(f"input of {spec.name!r} has shape {x.shape}, expected "
+                         f"[batch, {', '.join(map(str, spec.input_shape))}]")
+    if spec.input_dtype == "int" and not np.issubdtype(x.dtype, np.integer):
+        if not (np.issubdtype(x.dtype, np.floating) and np.all(np.equal(np.mod(x, 1), 0))):
+            raise ValueError(f"input of {spec.name!r}: token ids must be integers, got {x.dtype}")
+        x = x.astype(np.int64)
+    return x

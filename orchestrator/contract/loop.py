@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from orchestrator.contract.backend import TrainingSession
+from orchestrator.contract.session import TrainingSession
 
 
 BATCH_REPORT_EVERY = 20

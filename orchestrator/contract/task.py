@@ -25,9 +25,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.contract.backend import BackendModel
 from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.canonical.specs import ModelSpec
+from orchestrator.canonical.targets import one_hot
+from orchestrator.contract.model import BackendModel
 
 
 class Options(BaseModel):
@@ -112,10 +113,12 @@ class Task(ABC):
         """The network for these options and data."""
 
     def targets(self, y: np.ndarray, loss: ComponentSpec, prepared: Prepared) -> np.ndarray:
-        """Labels in the form ``loss`` expects (one-hot for categorical losses)."""
-        if loss.name in ("categorical_crossentropy", "categorical_focal"):
-            classes = int(prepared.meta["classes"])
-            return np.eye(classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+        """Labels in the form ``loss`` reads, from its target kind (declared once on its
+        catalogue entry, ``loss.target``): one-hot rows of ``prepared.meta["classes"]`` classes
+        for a ``one_hot`` loss, ``y`` as it is otherwise. The training session checks the
+        result against the model's output (``orchestrator.canonical.targets``)."""
+        if loss.target == "one_hot":
+            return one_hot(y, int(prepared.meta["classes"]))
         return y
 
     @abstractmethod

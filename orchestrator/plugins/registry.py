@@ -30,7 +30,9 @@ class BackendInfo:
     ``loader`` is ``"module:Class"`` naming a subclass of ``orchestrator.contract.backend.Backend``.
     ``components`` maps each kind of ``orchestrator.canonical.catalogue.KINDS`` to the canonical names the
     backend implements. ``distributions`` are the framework packages whose installed versions
-    ``orchestrator plugins`` shows.
+    ``orchestrator plugins`` shows; ``alternatives`` names, per distribution, the other names
+    the same framework ships under (CPU-only or platform builds: ``{"tensorflow":
+    ("tensorflow-cpu", ...)}``), tried in order when the distribution itself is not installed.
     """
 
     name: str
@@ -38,6 +40,7 @@ class BackendInfo:
     components: Mapping[str, tuple[str, ...]]
     distributions: tuple[str, ...] = ()
     summary: str = ""
+    alternatives: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     plugin: str = field(default="", compare=False)  # set by the registry: who registered it
 
     def provides(self, kind: str, name: str) -> bool:
@@ -72,12 +75,8 @@ class BackendInfo:
             try:
                 found[dist] = metadata.version(dist)
             except metadata.PackageNotFoundError:
-                found[dist] = _first_installed(_ALTERNATIVES.get(dist, ()))
+                found[dist] = _first_installed(tuple(self.alternatives.get(dist, ())))
         return found
-
-
-# CPU-only builds ship under other distribution names.
-_ALTERNATIVES = {"tensorflow": ("tensorflow-cpu", "tensorflow-macos", "tf-nightly")}
 
 
 def _first_installed(names: tuple[str, ...]) -> str | None:

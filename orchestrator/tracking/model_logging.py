@@ -1,9 +1,12 @@
 """Log a trained model with its framework's MLflow flavour, so ``mlflow.<flavour>.load_model``
-gives it back.
+gives it back (and ``mlflow.pyfunc.load_model`` predicts with it).
 
-The flavour is a backend attribute (``Backend.mlflow_flavor``); backends themselves never import
-MLflow. Pip requirements are given explicitly: MLflow's inference of them imports the model in a
-subprocess and costs many seconds per run.
+The flavour and its options are backend attributes (``Backend.mlflow_flavor``,
+``Backend.mlflow_options``); backends themselves never import MLflow. A backend without a
+flavour (``mlflow_flavor = None``) gets a generic pyfunc model instead: the canonical weights and
+the model spec, predicted by the NumPy reference (``orchestrator.tracking.canonical_model``), so
+it loads and predicts without the backend installed. Pip requirements are given explicitly:
+MLflow's inference of them imports the model in a subprocess and costs many seconds per run.
 """
 
 from __future__ import annotations
@@ -11,50 +14,61 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from orchestrator.contract.backend import Backend, BackendModel
+from orchestrator.contract.backend import Backend
+from orchestrator.contract.model import BackendModel
 from orchestrator.tracking.interrupts import shielded
 
 
 def log_model(uri: str, run_id: str, backend: Backend, model: BackendModel,
-              example: np.ndarray) -> str | None:
+              example: np.ndarray) -> str:
     """Log ``model`` under the run's ``model`` artifact path and finish the run (MLflow's model
     logging needs the run active, and leaving the active-run context ends it as FINISHED: call
-    this last). Returns the flavour used, or None when the backend has none."""
+    this last). Returns the flavour used: the backend's, or ``"python_function"`` for the
+    generic canonical pyfunc of a backend without one."""
     import importlib
+    import tempfile
     import warnings
 
     import mlflow
 
-    flavor = getattr(backend, "mlflow_flavor", None)
-    if flavor is None:
-        return None
+    flavor = backend.mlflow_flavor
     mlflow.set_tracking_uri(uri)
-    flavor_module: Any = importlib.import_module(f"mlflow.{flavor}")
-    requirements = [f"{name}=={version}" for name, version in
-                    backend.framework_versions().items()]
     predictions = model.predict(example)
     with warnings.catch_warnings():  # hints about integer columns; our inputs are exact
         warnings.simplefilter("ignore", UserWarning)
         signature = mlflow.models.infer_signature(example, predictions)
-    with shielded():  # a stop waits until the model is in the store
+    with shielded(), tempfile.TemporaryDirectory() as folder:  # a stop waits for the store
         _log_example(uri, run_id, example, predictions)
         with mlflow.start_run(run_id=run_id), warnings.catch_warnings(), \
-                _quiet(f"mlflow.{flavor}"):
+                _quiet(f"mlflow.{flavor or 'pyfunc'}"):
             warnings.simplefilter("ignore", UserWarning)
+            if flavor is None:
+                from orchestrator.tracking import canonical_model
+
+                data = canonical_model.save(Path(folder) / "canonical", model.spec,
+                                            model.get_weights())
+                mlflow.pyfunc.log_model(name="model", loader_module=canonical_model.__name__,
+                                        data_path=str(data), signature=signature,
+                                        pip_requirements=[f"numpy=={np.__version__}"])
+                return "python_function"
+            flavor_module: Any = importlib.import_module(f"mlflow.{flavor}")
+            requirements = [f"{name}=={version}" for name, version in
+                            backend.framework_versions().items()]
             flavor_module.log_model(model.native, name="model", signature=signature,
                                     pip_requirements=requirements,
-                                    **_FLAVOR_OPTIONS.get(flavor, {}))
+                                    **dict(backend.mlflow_options))
     return flavor
 
 
 @contextlib.contextmanager
 def _quiet(logger_name: str) -> Iterator[None]:
     """Only errors from ``logger_name`` (MLflow's pytorch flavour warns on every pickled model,
-    which is our deliberate choice: see _FLAVOR_OPTIONS)."""
+    which is the torch backend's deliberate choice: see its ``mlflow_options``)."""
     logger = logging.getLogger(logger_name)
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -67,7 +81,6 @@ def _quiet(logger_name: str) -> Iterator[None]:
 def _log_example(uri: str, run_id: str, example: np.ndarray, predictions: np.ndarray) -> None:
     """Inputs and the model's outputs before logging, so that a reload can be checked."""
     import tempfile
-    from pathlib import Path
 
     from mlflow.tracking import MlflowClient
 
@@ -79,6 +92,3 @@ def _log_example(uri: str, run_id: str, example: np.ndarray, predictions: np.nda
 
 EXAMPLE_FILE = "model_example.npz"
 
-# PyTorch: a pickled module (MLflow 3's default "pt2" export traces the graph and needs an
-# example for every call pattern; pickling loads back wherever this package is installed).
-_FLAVOR_OPTIONS: dict[str, dict[str, Any]] = {"pytorch": {"serialization_format": "pickle"}}

@@ -15,5 +15,7 @@ def orchestrator_add_backends(registry: BackendRegistry) -> None:
         loader="orchestrator_tensorflow.backend:TensorFlowBackend",
         components=catalogue.all_names(),
         distributions=("tensorflow", "keras"),
+        # CPU-only and platform builds ship TensorFlow under other distribution names
+        alternatives={"tensorflow": ("tensorflow-cpu", "tensorflow-macos", "tf-nightly")},
         summary="TensorFlow + Keras 3: tf.function training step, canonical losses/optimizers",
     ))

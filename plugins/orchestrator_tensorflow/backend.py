@@ -1,35 +1,37 @@
-"""``TensorFlowBackend``: the orchestrator's Backend contract on TensorFlow 2 / Keras 3."""
+"""``TensorFlowBackend``: the TensorFlow 2 / Keras 3 primitives of the Backend contract."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from orchestrator.contract.backend import Backend, BackendModel, Resources, check_dtype
-from orchestrator.canonical.catalogue import ComponentSpec
-from orchestrator.canonical.specs import ModelSpec
+from orchestrator.contract.backend import Backend, Resources
 
 from ._tf import compile_function, keras, tf
-from .losses import make_loss, target_dtype
+from .layers import NORMS, RECURRENT
+from .losses import LOSSES
 from .model import TensorFlowModel
-from .optimizers import CanonicalOptimizer
+from .optimizers import UPDATES, TensorFlowOptimizer
 from .session import TensorFlowTrainingSession
-
-
 
 
 class TensorFlowBackend(Backend):
     """Builds Keras models from specs and runs the canonical losses and optimizers in TF ops.
 
     ``resources.device`` is a TensorFlow device string (``"/CPU:0"``, ``"/GPU:0"``); None lets
-    TensorFlow place variables and ops itself.
+    TensorFlow place variables and ops itself. Variables are created under it (models,
+    sessions, optimizer state); ops follow their variables.
     """
 
-    name: ClassVar[str] = "tensorflow"
-    mlflow_flavor: ClassVar[str] = "tensorflow"
+    name = "tensorflow"
+    mlflow_flavor = "tensorflow"
+    model_class = TensorFlowModel
+    session_class = TensorFlowTrainingSession
+    optimizer_class = TensorFlowOptimizer
+    losses, optimizers, norms, recurrent = LOSSES, UPDATES, NORMS, RECURRENT
 
     def __init__(self, resources: Resources | None = None) -> None:
         super().__init__(resources)
@@ -42,8 +44,8 @@ class TensorFlowBackend(Backend):
                 pass
 
     @contextlib.contextmanager
-    def _placement(self) -> Iterator[None]:
-        # Variables live where they are created, so building under the scope places the model.
+    def placement(self) -> Iterator[None]:
+        """Create variables (and run ops) on ``self.device`` inside the block."""
         if self.device is None:
             yield
         else:
@@ -59,53 +61,32 @@ class TensorFlowBackend(Backend):
     def seed(self, seed: int) -> None:
         keras.utils.set_random_seed(int(seed))  # Python, NumPy, TensorFlow and Keras' generator
 
-    def build_model(self, spec: ModelSpec, weights: Mapping[str, np.ndarray], *,
-                    dtype: str = "float32") -> TensorFlowModel:
-        with self._placement():
-            model = TensorFlowModel(spec, check_dtype(dtype))
-        model.set_weights(weights)
-        return model
+    def training_session(self, *args: Any, **kwargs: Any) -> TensorFlowTrainingSession:
+        with self.placement():
+            return super().training_session(*args, **kwargs)
 
-    def loss_value_and_grad(self, loss: ComponentSpec, y_true: np.ndarray | None,
-                            y_pred: np.ndarray, *,
-                            dtype: str = "float64") -> tuple[float, np.ndarray]:
-        fn = make_loss(loss)
-        pred = tf.convert_to_tensor(np.asarray(y_pred, check_dtype(dtype)))
-        if y_true is None:  # triplet loss without mining ignores y_true
-            y_true = np.zeros(pred.shape[:1])
-        true = tf.convert_to_tensor(np.asarray(y_true, target_dtype(loss, dtype).as_numpy_dtype))
-        with self._placement(), tf.GradientTape() as tape:
+    def optimizer_trajectory(self, *args: Any, **kwargs: Any) -> list[dict[str, np.ndarray]]:
+        with self.placement():
+            return super().optimizer_trajectory(*args, **kwargs)
+
+    def tensor(self, array: np.ndarray) -> tf.Tensor:
+        return tf.convert_to_tensor(array)
+
+    def variables(self, arrays: Sequence[np.ndarray]) -> list[tf.Variable]:
+        return [tf.Variable(a, name=f"param_{k}") for k, a in enumerate(arrays)]
+
+    def read_variables(self, variables: Sequence[tf.Variable]) -> list[np.ndarray]:
+        return [np.array(v.numpy()) for v in variables]
+
+    def loss_gradient(self, fn: Callable[..., Any], y_true: np.ndarray | None,
+                      y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        pred = tf.convert_to_tensor(y_pred)
+        true = None if y_true is None else tf.convert_to_tensor(y_true)
+        with self.placement(), tf.GradientTape() as tape:
             tape.watch(pred)
             value = fn(true, pred)
         grad = tape.gradient(value, pred, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return float(value.numpy()), grad.numpy()
 
-    def optimizer_trajectory(self, optimizer: ComponentSpec, params: Mapping[str, np.ndarray],
-                             grads: Sequence[Mapping[str, np.ndarray]], *,
-                             dtype: str = "float64") -> list[dict[str, np.ndarray]]:
-        dtype = check_dtype(dtype)
-        names = list(params)
-        with self._placement():
-            variables = [tf.Variable(np.asarray(params[n], dtype), name=n.replace(".", "_"))
-                         for n in names]
-            opt = CanonicalOptimizer(optimizer, variables, dtype)
-        # The same update code as the training step, compiled the same way.
-        step = compile_function(opt.apply)
-        trajectory = []
-        for k, grad in enumerate(grads):
-            missing = [n for n in names if n not in grad]
-            if missing:
-                raise ValueError(f"optimizer_trajectory: step {k + 1} has no gradient for "
-                                 f"{missing}")
-            with self._placement():
-                step([tf.convert_to_tensor(np.asarray(grad[n], dtype)) for n in names])
-            trajectory.append({n: v.numpy().copy() for n, v in zip(names, variables)})
-        return trajectory
-
-    def training_session(self, model: BackendModel, loss: ComponentSpec,
-                         optimizer: ComponentSpec, *, n_train: int) -> TensorFlowTrainingSession:
-        if not isinstance(model, TensorFlowModel):
-            raise TypeError(f"the tensorflow backend trains its own models, got "
-                            f"{type(model).__name__}; build it with TensorFlowBackend.build_model")
-        with self._placement():
-            return TensorFlowTrainingSession(model, loss, optimizer, n_train=n_train)
+    def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return compile_function(fn)

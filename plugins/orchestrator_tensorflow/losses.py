@@ -1,4 +1,8 @@
-"""The canonical losses written in TensorFlow ops (no Keras loss classes, whose defaults differ)."""
+"""The canonical losses written in TensorFlow ops (no Keras loss classes, whose defaults differ).
+
+Targets arrive checked by the core (shape and dtype from the loss's target kind), so nothing
+here broadcasts them. ``LOSSES`` (at the end) is the backend's table: canonical name -> builder.
+"""
 
 from __future__ import annotations
 
@@ -11,35 +15,6 @@ from ._tf import tf
 EPSILON = 1e-7  # probabilities are clipped to [EPSILON, 1 - EPSILON] before any log
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-
-# Losses whose y_true holds integer labels (class ids, or identities for triplet mining).
-_INT_TARGETS = ("sparse_categorical_crossentropy", "triplet")
-
-
-def target_dtype(loss: ComponentSpec, dtype: str) -> tf.DType:
-    """The dtype y_true is fed in: int32 for labels, the model dtype for everything else."""
-    return tf.int32 if loss.name in _INT_TARGETS else tf.as_dtype(dtype)
-
-
-def make_loss(loss: ComponentSpec) -> LossFn:
-    """A function ``(y_true, y_pred) -> scalar`` computing the canonical mean loss."""
-    if loss.kind != "loss":
-        raise ValueError(f"expected a loss component, got a {loss.kind} ({loss.name!r})")
-    p = loss.params
-    if loss.name == "binary_crossentropy":
-        return lambda y, z: binary_crossentropy(y, z, p["from_logits"])
-    if loss.name == "categorical_crossentropy":
-        return lambda y, z: categorical_crossentropy(y, z, p["from_logits"])
-    if loss.name == "sparse_categorical_crossentropy":
-        return lambda y, z: sparse_categorical_crossentropy(y, z, p["from_logits"])
-    if loss.name == "binary_focal":
-        return lambda y, z: binary_focal(y, z, p["gamma"], p["alpha"], p["from_logits"])
-    if loss.name == "categorical_focal":
-        return lambda y, z: categorical_focal(y, z, p["gamma"], p["alpha"], p["from_logits"])
-    if loss.name == "triplet":
-        return lambda y, z: triplet(y, z, p["margin"], p["mining"])
-    raise ValueError(f"the tensorflow backend has no loss {loss.name!r}")
-
 
 # --- log-probabilities: one place for clipping (probabilities) and stability (logits) ----------
 
@@ -159,3 +134,17 @@ def triplet(y_true: tf.Tensor, y_pred: tf.Tensor, margin: float, mining: str) ->
         count = tf.reduce_sum(tf.cast(valid, y_pred.dtype))
         return tf.reduce_sum(per_anchor) / tf.maximum(count, 1.0)
     raise ValueError(f"triplet: unknown mining {mining!r}; allowed: none, batch_all, batch_hard")
+
+
+LOSSES: dict[str, Callable[[ComponentSpec], LossFn]] = {
+    "binary_crossentropy": lambda s: lambda y, z: binary_crossentropy(y, z, s["from_logits"]),
+    "categorical_crossentropy":
+        lambda s: lambda y, z: categorical_crossentropy(y, z, s["from_logits"]),
+    "sparse_categorical_crossentropy":
+        lambda s: lambda y, z: sparse_categorical_crossentropy(y, z, s["from_logits"]),
+    "binary_focal":
+        lambda s: lambda y, z: binary_focal(y, z, s["gamma"], s["alpha"], s["from_logits"]),
+    "categorical_focal":
+        lambda s: lambda y, z: categorical_focal(y, z, s["gamma"], s["alpha"], s["from_logits"]),
+    "triplet": lambda s: lambda y, z: triplet(y, z, s["margin"], s["mining"]),
+}

@@ -1,13 +1,12 @@
-"""``TensorFlowModel``: a Keras model behind canonical weight names, prediction and VJPs."""
+"""``TensorFlowModel``: the framework primitives of a Keras model behind canonical weight names."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from orchestrator.contract.backend import VJP, BackendModel, check_dtype
-from orchestrator.canonical.specs import ModelSpec, weight_shapes
+from orchestrator.contract.model import BackendModel
 
 from ._tf import compile_function, keras, tf
 from .layers import build_keras_model
@@ -16,65 +15,40 @@ from .layers import build_keras_model
 class TensorFlowModel(BackendModel):
     """One network built from a ``ModelSpec`` as a functional ``keras.Model``.
 
-    ``variables`` maps every canonical name (``specs.weight_shapes`` order) to the Keras
-    variable holding it; the layouts agree, so loading and reporting are plain copies.
+    ``variables`` maps every canonical name to the tf.Variable under the Keras variable holding
+    it (what GradientTape differentiates and optimizers assign); the layouts agree with the
+    canonical ones, so loading and reporting are plain copies.
     """
 
-    def __init__(self, spec: ModelSpec, dtype: str = "float32") -> None:
-        self.spec = spec
-        self.dtype = check_dtype(dtype)
-        self.shapes = weight_shapes(spec)
-        self.keras_model, self.variables = build_keras_model(spec, dtype)
-        self.trainable_names = [n for n, info in self.shapes.items() if info.trainable]
-        # The underlying tf.Variables: what GradientTape differentiates and optimizers assign.
-        self.trainable_variables = [self.variables[n].value for n in self.trainable_names]
+    def build(self) -> dict[str, Any]:
+        with self.backend.placement():  # variables live where they are created
+            self.keras_model, variables = build_keras_model(
+                self.spec, self.dtype, self.backend.norms, self.backend.recurrent)
         self._forward = compile_function(self._forward_impl)
         self._vjp = compile_function(self._vjp_impl)
-
-    # --- data at the boundary ---------------------------------------------------------------
+        return {name: var.value for name, var in variables.items()}
 
     @property
-    def int_input(self) -> bool:
-        return self.spec.input_dtype == "int"
+    def native(self) -> keras.Model:
+        return self.keras_model
 
     def input_tensor(self, x: np.ndarray) -> tf.Tensor:
         """``x`` as the dtype the model is fed in (int32 token ids or the float dtype), so one
         traced function serves every call."""
         return tf.convert_to_tensor(np.asarray(x, "int32" if self.int_input else self.dtype))
 
-    # --- weights ----------------------------------------------------------------------------
+    def read_variable(self, name: str) -> np.ndarray:
+        return np.array(self.variables[name].numpy())
 
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return {name: np.array(var.numpy()) for name, var in self.variables.items()}
-
-    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        missing = [n for n in self.shapes if n not in weights]
-        unknown = [n for n in weights if n not in self.shapes]
-        if missing or unknown:
-            raise ValueError(
-                f"set_weights on {self.spec.name!r}: "
-                + (f"missing {missing}" if missing else "")
-                + ("; " if missing and unknown else "")
-                + (f"unknown {unknown}" if unknown else "")
-                + f"; expected exactly {list(self.shapes)}")
-        arrays = {}
-        for name, info in self.shapes.items():  # check everything before assigning anything
-            value = np.asarray(weights[name], dtype=self.dtype)
-            if value.shape != info.shape:
-                raise ValueError(f"set_weights on {self.spec.name!r}: {name} has shape "
-                                 f"{value.shape}, expected {info.shape}")
-            arrays[name] = value
-        for name, value in arrays.items():
-            self.variables[name].assign(value)
-
-    # --- forward and backward ---------------------------------------------------------------
+    def write_variable(self, name: str, value: np.ndarray) -> None:
+        self.variables[name].assign(value)
 
     def _forward_impl(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         return self.keras_model(x, training=training)
 
     def _vjp_impl(self, x: tf.Tensor, upstream: tf.Tensor,
                   training: bool) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        sources = list(self.trainable_variables)
+        sources = self.trainable_variables
         with tf.GradientTape() as tape:
             if not self.int_input:
                 tape.watch(x)
@@ -87,21 +61,14 @@ class TensorFlowModel(BackendModel):
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return output, grads
 
-    def predict(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
-        return self._forward(self.input_tensor(x), bool(training)).numpy()
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        return self._forward(self.input_tensor(x), training).numpy()
 
-    def vjp(self, x: np.ndarray, upstream: np.ndarray, *, training: bool = False) -> VJP:
-        upstream_t = tf.convert_to_tensor(np.asarray(upstream, self.dtype))
-        output, grads = self._vjp(self.input_tensor(x), upstream_t, bool(training))
+    def backprop(self, x: np.ndarray, upstream: np.ndarray, training: bool
+                 ) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
+        output, grads = self._vjp(self.input_tensor(x), tf.convert_to_tensor(upstream), training)
         grad_input = None
         if not self.int_input:
             grad_input, grads = grads[0].numpy(), grads[1:]
-        grad_weights = {}
-        for name, grad in zip(self.trainable_names, grads):
-            # Embedding gradients arrive as IndexedSlices; densify to the canonical layout.
-            grad_weights[name] = tf.convert_to_tensor(grad).numpy()
-        return VJP(output.numpy(), grad_input, grad_weights)
-
-    @property
-    def native(self) -> keras.Model:
-        return self.keras_model
+        # Embedding gradients arrive as IndexedSlices; densify to the canonical layout.
+        return output.numpy(), grad_input, [tf.convert_to_tensor(g).numpy() for g in grads]

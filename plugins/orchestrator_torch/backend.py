@@ -1,25 +1,23 @@
-"""TorchBackend: the PyTorch implementation of ``orchestrator.contract.backend.Backend``."""
+"""TorchBackend: the PyTorch primitives of ``orchestrator.contract.backend.Backend``."""
 
 from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from orchestrator.contract.backend import (Backend, BackendModel, Resources, TrainingSession,
-                                           check_dtype)
-from orchestrator.canonical.catalogue import ComponentSpec
-from orchestrator.canonical.specs import ModelSpec
+from orchestrator.contract.backend import Backend, Resources
 
-from orchestrator_torch.losses import build_loss
+from orchestrator_torch.layers import NORMS, RECURRENT
+from orchestrator_torch.losses import LOSSES
 from orchestrator_torch.model import TorchModel
-from orchestrator_torch.optimizers import ForeachOptimizer
+from orchestrator_torch.optimizers import UPDATES, TorchOptimizer
 from orchestrator_torch.session import TorchTrainingSession
-from orchestrator_torch.tensors import resolve_device, to_numpy, to_tensor, torch_dtype
-
+from orchestrator_torch.tensors import as_tensor, resolve_device, to_numpy
 
 TF32_ENV = "ORCHESTRATOR_TORCH_TF32"
 
@@ -48,6 +46,13 @@ class TorchBackend(Backend):
 
     name = "torch"
     mlflow_flavor = "pytorch"  # BackendModel.native is a torch.nn.Module
+    # a pickled module: MLflow 3's default "pt2" export traces the graph and needs an example
+    # for every call pattern; pickling loads back wherever this package is installed
+    mlflow_options = {"serialization_format": "pickle"}
+    model_class = TorchModel
+    session_class = TorchTrainingSession
+    optimizer_class = TorchOptimizer
+    losses, optimizers, norms, recurrent = LOSSES, UPDATES, NORMS, RECURRENT
 
     def __init__(self, resources: Resources | None = None) -> None:
         super().__init__(resources)
@@ -68,45 +73,20 @@ class TorchBackend(Backend):
         torch.manual_seed(seed)  # seeds the CPU and every CUDA generator (dropout masks)
         random.seed(seed)
 
-    def build_model(self, spec: ModelSpec, weights: Mapping[str, np.ndarray], *,
-                    dtype: str = "float32") -> BackendModel:
-        model = TorchModel(spec, dtype=dtype, device=self.torch_device)
-        model.set_weights(weights)
-        return model
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        return as_tensor(array, self.torch_device)
 
-    def loss_value_and_grad(self, loss: ComponentSpec, y_true: np.ndarray, y_pred: np.ndarray,
-                            *, dtype: str = "float64") -> tuple[float, np.ndarray]:
-        fn = build_loss(loss)
-        tdtype = torch_dtype(dtype)
-        pred = to_tensor(y_pred, tdtype, self.torch_device).detach().clone().requires_grad_(True)
-        if fn.target == "ignored":
-            target = None
-        else:
-            target = to_tensor(y_true, torch.int64 if fn.target == "int" else tdtype,
-                               self.torch_device)
+    def variables(self, arrays: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        return [self.tensor(a).clone() for a in arrays]
+
+    def read_variables(self, variables: Sequence[torch.Tensor]) -> list[np.ndarray]:
+        return [to_numpy(v) for v in variables]
+
+    def loss_gradient(self, fn: Callable[..., Any], y_true: np.ndarray | None,
+                      y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        pred = self.tensor(y_pred).detach().clone().requires_grad_(True)
+        target = None if y_true is None else self.tensor(y_true)
         with torch.enable_grad():
             value = fn(target, pred)
             (grad,) = torch.autograd.grad(value, pred)
         return float(value.item()), to_numpy(grad)
-
-    def optimizer_trajectory(self, optimizer: ComponentSpec, params: Mapping[str, np.ndarray],
-                             grads: Sequence[Mapping[str, np.ndarray]], *,
-                             dtype: str = "float64") -> list[dict[str, np.ndarray]]:
-        tdtype = torch_dtype(check_dtype(dtype))
-        names = list(params)
-        tensors = [to_tensor(params[n], tdtype, self.torch_device).clone() for n in names]
-        opt = ForeachOptimizer(optimizer, tensors)  # the training step's update code
-        trajectory = []
-        for k, step_grads in enumerate(grads):
-            if set(step_grads) != set(names):
-                raise ValueError(f"grads[{k}] has names {sorted(step_grads)}, "
-                                 f"params have {sorted(names)}")
-            opt.step([to_tensor(step_grads[n], tdtype, self.torch_device) for n in names])
-            trajectory.append({n: to_numpy(t) for n, t in zip(names, tensors)})
-        return trajectory
-
-    def training_session(self, model: BackendModel, loss: ComponentSpec,
-                         optimizer: ComponentSpec, *, n_train: int) -> TrainingSession:
-        if not isinstance(model, TorchModel):
-            raise TypeError(f"the torch backend trains TorchModel, got {type(model).__name__}")
-        return TorchTrainingSession(model, loss, optimizer, n_train=n_train)

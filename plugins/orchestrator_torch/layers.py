@@ -1,12 +1,14 @@
 """torch.nn modules for the spec layers, each mapping its tensors to canonical weight names.
 
-Every layer module has ``slots(prefix)``: canonical name -> ``Slot`` (the torch tensor, whether
-the canonical layout is its transpose, whether it is trained). The model reads, writes and
-reports gradients only through these slots, so torch's internal layouts never leak out.
+Every layer module with weights has ``slots(prefix)``: canonical name -> ``Slot`` (the torch
+tensor, and whether the canonical layout is its transpose). The model reads, writes and reports
+gradients only through these slots, so torch's internal layouts never leak out. ``NORMS`` and
+``RECURRENT`` are the backend's tables: canonical name -> module factory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +23,6 @@ from orchestrator.canonical.specs import ModelSpec
 class Slot:
     tensor: torch.Tensor
     transpose: bool = False  # canonical layout is tensor.T (torch stores (out, in))
-    trainable: bool = True
 
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -67,8 +68,8 @@ class FeatureBatchNorm(nn.BatchNorm1d):
 
     def slots(self, prefix: str) -> dict[str, Slot]:
         return {f"{prefix}.gamma": Slot(self.weight), f"{prefix}.beta": Slot(self.bias),
-                f"{prefix}.running_mean": Slot(self.running_mean, trainable=False),
-                f"{prefix}.running_var": Slot(self.running_var, trainable=False)}
+                f"{prefix}.running_mean": Slot(self.running_mean),
+                f"{prefix}.running_var": Slot(self.running_var)}
 
 
 class FeatureLayerNorm(nn.LayerNorm):
@@ -99,26 +100,16 @@ class SigmoidRNN(nn.Module):
 
 
 class RecurrentLayer(nn.Module):
-    """rnn / lstm / bilstm on batch-first input through the fused torch kernels.
+    """An rnn / lstm / bilstm torch module (fused kernels) on batch-first input.
 
     torch adds two biases (b_ih + b_hh); the canonical single bias is loaded into b_ih and b_hh
     is a frozen zero (no gradient, not optimized), so any optimizer sees exactly the canonical
     parameters.
     """
 
-    def __init__(self, n_in: int, layer: specs.Recurrent, **factory: object) -> None:
+    def __init__(self, rnn: nn.Module, directions: int, return_sequences: bool) -> None:
         super().__init__()
-        cell = layer.component.name
-        self.cell, self.units, self.return_sequences = cell, layer.units, layer.return_sequences
-        self.directions = 2 if cell == "bilstm" else 1
-        if cell in ("lstm", "bilstm"):
-            self.rnn: nn.Module = nn.LSTM(n_in, layer.units, batch_first=True,
-                                          bidirectional=cell == "bilstm", **factory)
-        elif layer.component["activation"] == "sigmoid":
-            self.rnn = SigmoidRNN(n_in, layer.units, **factory)
-        else:
-            self.rnn = nn.RNN(n_in, layer.units, nonlinearity=layer.component["activation"],
-                              batch_first=True, **factory)
+        self.rnn, self.directions, self.return_sequences = rnn, directions, return_sequences
         with torch.no_grad():
             for suffix in self._suffixes():
                 b_hh = getattr(self.rnn, f"bias_hh_l0{suffix}", None)
@@ -148,19 +139,35 @@ class RecurrentLayer(nn.Module):
         return out
 
 
-def _output_shape(layer: specs.Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
-    if isinstance(layer, specs.Dense):
-        return (*shape[:-1], layer.units)
-    if isinstance(layer, specs.Embedding):
-        return (*shape, layer.output_dim)
-    if isinstance(layer, specs.Recurrent):
-        width = layer.units * (2 if layer.component.name == "bilstm" else 1)
-        return (shape[0], width) if layer.return_sequences else (width,)
-    return shape
+def _rnn(n_in: int, layer: specs.Recurrent, **factory: object) -> RecurrentLayer:
+    act = layer.component["activation"]
+    rnn = (SigmoidRNN(n_in, layer.units, **factory) if act == "sigmoid" else
+           nn.RNN(n_in, layer.units, nonlinearity=act, batch_first=True, **factory))
+    return RecurrentLayer(rnn, 1, layer.return_sequences)
 
 
-def build_layer(layer: specs.Layer, n_in: int, **factory: object) -> nn.Module:
-    """The module of one spec layer; ``factory`` holds dtype and device."""
+def _lstm(n_in: int, layer: specs.Recurrent, bidirectional: bool = False,
+          **factory: object) -> RecurrentLayer:
+    rnn = nn.LSTM(n_in, layer.units, batch_first=True, bidirectional=bidirectional, **factory)
+    return RecurrentLayer(rnn, 2 if bidirectional else 1, layer.return_sequences)
+
+
+NORMS: dict[str, Callable[..., nn.Module]] = {
+    "none": lambda n_in, p, **factory: nn.Identity(),
+    "batch": lambda n_in, p, **factory: FeatureBatchNorm(n_in, eps=p["eps"],
+                                                         momentum=p["momentum"], **factory),
+    "layer": lambda n_in, p, **factory: FeatureLayerNorm(n_in, eps=p["eps"], **factory),
+}
+RECURRENT: dict[str, Callable[..., nn.Module]] = {
+    "rnn": _rnn, "lstm": _lstm,
+    "bilstm": lambda n_in, layer, **factory: _lstm(n_in, layer, True, **factory),
+}
+
+
+def build_layer(layer: specs.Layer, n_in: int, norms: Mapping[str, Callable[..., nn.Module]],
+                recurrent: Mapping[str, Callable[..., nn.Module]], **factory: object) -> nn.Module:
+    """The module of one spec layer, norms and recurrent layers from the backend's tables;
+    ``factory`` holds dtype and device."""
     if isinstance(layer, specs.Dense):
         return DenseLayer(n_in, layer.units, layer.activation, **factory)
     if isinstance(layer, specs.Activation):
@@ -170,30 +177,23 @@ def build_layer(layer: specs.Layer, n_in: int, **factory: object) -> nn.Module:
     if isinstance(layer, specs.Embedding):
         return EmbeddingLayer(layer.input_dim, layer.output_dim, **factory)
     if isinstance(layer, specs.Norm):
-        kind, p = layer.component.name, layer.component.params
-        if kind == "batch":
-            return FeatureBatchNorm(n_in, eps=p["eps"], momentum=p["momentum"], **factory)
-        if kind == "layer":
-            return FeatureLayerNorm(n_in, eps=p["eps"], **factory)
-        return nn.Identity()
+        return norms[layer.component.name](n_in, layer.component.params, **factory)
     if isinstance(layer, specs.Recurrent):
-        return RecurrentLayer(n_in, layer, **factory)
+        return recurrent[layer.component.name](n_in, layer, **factory)
     raise specs.SpecError(f"the torch backend cannot build {type(layer).__name__}")
 
 
-def build_network(spec: ModelSpec, dtype: torch.dtype,
-                  device: torch.device) -> tuple[nn.Sequential, dict[str, Slot]]:
-    """The network of ``spec`` and its canonical slots, in ``weight_shapes`` order."""
+def build_network(spec: ModelSpec, norms: Mapping[str, Callable[..., nn.Module]],
+                  recurrent: Mapping[str, Callable[..., nn.Module]],
+                  **factory: object) -> tuple[nn.Sequential, dict[str, Slot]]:
+    """The network of ``spec`` and its canonical slots (in the order the modules give them)."""
     modules: list[nn.Module] = []
     slots: dict[str, Slot] = {}
     shape = tuple(spec.input_shape)
     for i, layer in enumerate(spec.layers):
-        module = build_layer(layer, shape[-1], dtype=dtype, device=device)
+        module = build_layer(layer, shape[-1], norms, recurrent, **factory)
         if hasattr(module, "slots"):
             slots.update(module.slots(str(i)))
         modules.append(module)
-        shape = _output_shape(layer, shape)
-    expected = list(specs.weight_shapes(spec))
-    if list(slots) != expected:  # a bug here would silently mislabel weights
-        raise AssertionError(f"torch slots {list(slots)} differ from canonical {expected}")
+        shape = specs.layer_output_shape(layer, shape)
     return nn.Sequential(*modules), slots

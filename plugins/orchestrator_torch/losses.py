@@ -2,13 +2,14 @@
 
 Every loss reduces by the mean over all axes except a class axis. Probabilities are clipped to
 [1e-7, 1 - 1e-7] before any log (the canonical clipping, not ``BCELoss``'s log clamp at -100);
-the logits paths use softplus / log_softmax and never take log(sigmoid(z)) directly.
+the logits paths use softplus / log_softmax and never take log(sigmoid(z)) directly. Targets
+arrive checked by the core (shape and dtype from the loss's target kind), so nothing here
+broadcasts or reshapes them. ``LOSSES`` is the backend's table: canonical name -> builder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,27 +19,6 @@ from orchestrator.canonical.catalogue import ComponentSpec
 CLIP = 1e-7
 
 LossFn = Callable[[torch.Tensor | None, torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class TorchLoss:
-    """A compiled loss: ``fn(y_true, y_pred)`` and what ``y_true`` must be converted to."""
-
-    fn: LossFn
-    target: str  # "float" (model dtype), "int" (int64 labels) or "ignored"
-
-    def __call__(self, y_true: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
-        return self.fn(y_true, y_pred)
-
-
-def _match(y: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
-    """``y`` in ``shape``: a [B] target for [B, 1] predictions is reshaped (same elements);
-    anything else is an error rather than a silent [B, B] broadcast."""
-    if y.shape == shape:
-        return y
-    if y.numel() == shape.numel():
-        return y.reshape(shape)
-    raise ValueError(f"{name}: y_true has shape {tuple(y.shape)}, expected {tuple(shape)}")
 
 
 def _clip(p: torch.Tensor) -> torch.Tensor:
@@ -55,7 +35,6 @@ def _binary_logs(y_pred: torch.Tensor, from_logits: bool) -> tuple[torch.Tensor,
 
 def binary_crossentropy(from_logits: bool) -> LossFn:
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
-        y = _match(y, y_pred.shape, "binary_crossentropy")
         log_p, log_q = _binary_logs(y_pred, from_logits)
         return -(y * log_p + (1 - y) * log_q).mean()
     return fn
@@ -71,7 +50,6 @@ def _class_log_probs(y_pred: torch.Tensor, from_logits: bool) -> torch.Tensor:
 
 def categorical_crossentropy(from_logits: bool) -> LossFn:
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
-        y = _match(y, y_pred.shape, "categorical_crossentropy")
         return -(y * _class_log_probs(y_pred, from_logits)).sum(dim=-1).mean()
     return fn
 
@@ -79,7 +57,6 @@ def categorical_crossentropy(from_logits: bool) -> LossFn:
 def sparse_categorical_crossentropy(from_logits: bool) -> LossFn:
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
         n_classes = y_pred.shape[-1]
-        y = _match(y, y_pred.shape[:-1], "sparse_categorical_crossentropy")
         if from_logits:
             # cross_entropy fuses log_softmax and the gather: the same math, one kernel.
             return F.cross_entropy(y_pred.reshape(-1, n_classes), y.reshape(-1))
@@ -92,7 +69,6 @@ def binary_focal(gamma: float, alpha: float | None, from_logits: bool) -> LossFn
     a1, a0 = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
 
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
-        y = _match(y, y_pred.shape, "binary_focal")
         if from_logits:
             # sigmoid(-z) for 1 - p keeps (1 - p)^gamma accurate where p rounds to 1.
             p, q = torch.sigmoid(y_pred), torch.sigmoid(-y_pred)
@@ -119,7 +95,6 @@ def categorical_focal(gamma: float, alpha: tuple[float, ...] | None,
         return weights[key]
 
     def fn(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
-        y = _match(y, y_pred.shape, "categorical_focal")
         log_p = _class_log_probs(y_pred, from_logits)
         p = torch.exp(log_p) if from_logits else _clip(y_pred)
         terms = (1 - p).pow(gamma) * y * log_p
@@ -143,9 +118,8 @@ def triplet(margin: float, mining: str) -> LossFn:
         return F.relu(d_ap - d_an + margin).mean()
 
     def masks(y: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = _match(y, d.shape[:1], "triplet")
-        same = labels.unsqueeze(0) == labels.unsqueeze(1)
-        eye = torch.eye(len(labels), dtype=torch.bool, device=d.device)
+        same = y.unsqueeze(0) == y.unsqueeze(1)
+        eye = torch.eye(len(y), dtype=torch.bool, device=d.device)
         return same & ~eye, ~same  # positive[a, p], negative[a, n]
 
     def batch_all(y: torch.Tensor | None, y_pred: torch.Tensor) -> torch.Tensor:
@@ -168,24 +142,13 @@ def triplet(margin: float, mining: str) -> LossFn:
     return {"none": explicit, "batch_all": batch_all, "batch_hard": batch_hard}[mining]
 
 
-def build_loss(spec: ComponentSpec) -> TorchLoss:
-    """The torch loss for a resolved ``loss`` component."""
-    if spec.kind != "loss":
-        raise ValueError(f"expected a loss component, got kind {spec.kind!r}")
-    p = spec.params
-    name = spec.name
-    if name == "binary_crossentropy":
-        return TorchLoss(binary_crossentropy(p["from_logits"]), "float")
-    if name == "categorical_crossentropy":
-        return TorchLoss(categorical_crossentropy(p["from_logits"]), "float")
-    if name == "sparse_categorical_crossentropy":
-        return TorchLoss(sparse_categorical_crossentropy(p["from_logits"]), "int")
-    if name == "binary_focal":
-        return TorchLoss(binary_focal(p["gamma"], p["alpha"], p["from_logits"]), "float")
-    if name == "categorical_focal":
-        alpha = None if p["alpha"] is None else tuple(float(a) for a in p["alpha"])
-        return TorchLoss(categorical_focal(p["gamma"], alpha, p["from_logits"]), "float")
-    if name == "triplet":
-        target = "ignored" if p["mining"] == "none" else "int"
-        return TorchLoss(triplet(p["margin"], p["mining"]), target)
-    raise ValueError(f"the torch backend has no loss {name!r}")
+LOSSES: dict[str, Callable[[ComponentSpec], LossFn]] = {
+    "binary_crossentropy": lambda s: binary_crossentropy(s["from_logits"]),
+    "categorical_crossentropy": lambda s: categorical_crossentropy(s["from_logits"]),
+    "sparse_categorical_crossentropy": lambda s: sparse_categorical_crossentropy(s["from_logits"]),
+    "binary_focal": lambda s: binary_focal(s["gamma"], s["alpha"], s["from_logits"]),
+    "categorical_focal": lambda s: categorical_focal(
+        s["gamma"], None if s["alpha"] is None else tuple(map(float, s["alpha"])),
+        s["from_logits"]),
+    "triplet": lambda s: triplet(s["margin"], s["mining"]),
+}

@@ -1,100 +1,77 @@
-"""TorchModel: a built ModelSpec with canonical weight get/set, prediction and VJP."""
+"""TorchModel: the framework primitives of a built ModelSpec (network, variables, forward, VJP)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from orchestrator.contract.backend import VJP, BackendModel, check_dtype
-from orchestrator.canonical.specs import ModelSpec, weight_shapes
+from orchestrator.contract.model import BackendModel
 
-from orchestrator_torch.layers import Slot, build_network
+from orchestrator_torch.layers import build_network
 from orchestrator_torch.tensors import to_numpy, to_tensor, torch_dtype
 
 
 class TorchModel(BackendModel):
-    """An ``nn.Sequential`` built from a spec; weights cross the boundary by canonical name."""
+    """An ``nn.Sequential`` built from a spec; ``variables`` are its torch tensors by canonical
+    name (frozen b_hh excluded), ``transposed`` the names whose canonical layout is ``tensor.T``."""
 
-    def __init__(self, spec: ModelSpec, *, dtype: str = "float32",
-                 device: torch.device | None = None) -> None:
-        self.spec = spec
-        self.dtype = check_dtype(dtype)
-        self.torch_dtype = torch_dtype(dtype)
-        self.device = device or torch.device("cpu")
-        self.module, self.slots = build_network(spec, self.torch_dtype, self.device)
-        self._shapes = {name: info.shape for name, info in weight_shapes(spec).items()}
-        self.trainable_names = [n for n, s in self.slots.items() if s.trainable]
-        # the exact tensors the optimizer updates (frozen b_hh and running stats excluded)
-        self.trainable_params = [self.slots[n].tensor for n in self.trainable_names]
-        self.input_is_int = spec.input_dtype == "int"
+    def build(self) -> dict[str, Any]:
+        self.torch_dtype = torch_dtype(self.dtype)
+        self.device: torch.device = self.backend.torch_device
+        self.module, slots = build_network(self.spec, self.backend.norms, self.backend.recurrent,
+                                           dtype=self.torch_dtype, device=self.device)
+        self.transposed = {name for name, slot in slots.items() if slot.transpose}
+        return {name: slot.tensor for name, slot in slots.items()}
 
     @property
     def native(self) -> nn.Module:
         return self.module
 
-    # --- weights ----------------------------------------------------------------------------
-
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return {name: _canonical(slot, slot.tensor) for name, slot in self.slots.items()}
-
-    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        missing = [n for n in self.slots if n not in weights]
-        unknown = [n for n in weights if n not in self.slots]
-        if missing or unknown:
-            raise ValueError(f"set_weights for {self.spec.name!r}: missing {missing}, "
-                             f"unknown {unknown}; expected exactly {list(self.slots)}")
-        arrays = {}
-        for name in self.slots:  # check everything before changing anything
-            array = np.asarray(weights[name])
-            if array.shape != tuple(self._shapes[name]):
-                raise ValueError(f"set_weights for {self.spec.name!r}: {name} has shape "
-                                 f"{array.shape}, expected {tuple(self._shapes[name])}")
-            arrays[name] = array
-        with torch.no_grad():
-            for name, slot in self.slots.items():
-                value = to_tensor(arrays[name], self.torch_dtype, self.device)
-                slot.tensor.copy_(value.T if slot.transpose else value)
-
-    # --- forward passes ---------------------------------------------------------------------
-
     def input_tensor(self, x: np.ndarray) -> torch.Tensor:
-        dtype = torch.int64 if self.input_is_int else self.torch_dtype
-        return to_tensor(x, dtype, self.device)
+        return to_tensor(x, torch.int64 if self.int_input else self.torch_dtype, self.device)
 
-    def predict(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
+    def _canonical(self, name: str, tensor: torch.Tensor) -> np.ndarray:
+        return to_numpy(tensor.T if name in self.transposed else tensor)
+
+    def read_variable(self, name: str) -> np.ndarray:
+        return self._canonical(name, self.variables[name])
+
+    @torch.no_grad()
+    def write_variable(self, name: str, value: np.ndarray) -> None:
+        tensor = to_tensor(value, self.torch_dtype, self.device)
+        self.variables[name].copy_(tensor.T if name in self.transposed else tensor)
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self.module.train(training)
         inputs = self.input_tensor(x)
         # training mode still needs real (non-inference) tensors for the running-stat update
-        context = torch.no_grad() if training else torch.inference_mode()
-        with context:
+        with torch.no_grad() if training else torch.inference_mode():
             return to_numpy(self.module(inputs))
 
-    def vjp(self, x: np.ndarray, upstream: np.ndarray, *, training: bool = False) -> VJP:
+    def backprop(self, x: np.ndarray, upstream: np.ndarray, training: bool
+                 ) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
         self.module.train(training)
         inputs = self.input_tensor(x)
-        if not self.input_is_int:
+        if not self.int_input:
             inputs = inputs.detach().clone().requires_grad_(True)
+        params = self.trainable_variables
         # cuDNN has no RNN backward in eval mode: torch's own kernels compute it there
         with torch.enable_grad(), _cudnn_off(self.device.type == "cuda" and not training):
             output = self.module(inputs)
-            up = to_tensor(upstream, output.dtype, self.device)
-            if up.shape != output.shape:
-                raise ValueError(f"upstream has shape {tuple(up.shape)}, output "
-                                 f"{tuple(output.shape)}")
-            wrt = ([] if self.input_is_int else [inputs]) + self.trainable_params
+            wrt = ([] if self.int_input else [inputs]) + params
             # autograd.grad leaves every .grad untouched, so a training session is unaffected
-            grads = torch.autograd.grad(output, wrt, grad_outputs=up, allow_unused=True)
-        grad_input = None if self.input_is_int else to_numpy(grads[0])
-        weight_grads = grads[len(wrt) - len(self.trainable_params):]
-        grad_weights = {
-            name: _canonical(self.slots[name],
-                             torch.zeros_like(self.slots[name].tensor) if g is None else g)
-            for name, g in zip(self.trainable_names, weight_grads)}
-        return VJP(to_numpy(output), grad_input, grad_weights)
+            grads = torch.autograd.grad(output, wrt, grad_outputs=to_tensor(
+                upstream, output.dtype, self.device), allow_unused=True)
+        grad_input = None if self.int_input else to_numpy(grads[0])
+        weight_grads = [self._canonical(name, torch.zeros_like(p) if g is None else g)
+                        for name, p, g in zip(self.trainable_names, params,
+                                              grads[len(wrt) - len(params):])]
+        return to_numpy(output), grad_input, weight_grads
 
 
 @contextmanager
@@ -110,8 +87,3 @@ def _cudnn_off(off: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.enabled = before
-
-
-def _canonical(slot: Slot, tensor: torch.Tensor) -> np.ndarray:
-    """``tensor`` (a slot's value or its gradient) as a NumPy array in canonical layout."""
-    return to_numpy(tensor.T if slot.transpose else tensor)

@@ -1,113 +1,98 @@
 """The canonical optimizers as one vectorized (torch._foreach_*) update over a list of tensors.
 
-The same ``ForeachOptimizer.step`` runs inside the training step and in
-``Backend.optimizer_trajectory``, so the conformance kit checks the code that trains. The
-formulas are the catalogue's, not torch.optim's: lr inside the velocity for momentum/Nesterov,
-eps inside the square root for Adagrad/RMSprop, Adagrad's initial accumulator, AdamW decay
-applied before the Adam step.
+The formulas are the catalogue's, not torch.optim's: lr inside the velocity for
+momentum/Nesterov, eps inside the square root for Adagrad/RMSprop, Adagrad's initial
+accumulator, AdamW decay applied before the Adam step. ``UPDATES`` is the backend's table
+(canonical name -> update rule); the core's ``Optimizer`` owns state slots, hyperparameters and
+the learning-rate check, and ``TorchOptimizer`` keeps the learning rate and step count on the
+host, so an update never waits for the device.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.contract.optimizer import Optimizer
 
-OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+Tensors = list[torch.Tensor]
 
 
-class ForeachOptimizer:
-    """Updates ``params`` in place from explicitly given gradients.
+class TorchOptimizer(Optimizer):
+    """Updates the parameters in place from explicitly given gradients."""
 
-    ``params`` are the trainable tensors (parameters or plain tensors); their order fixes the
-    order of the gradients passed to ``step``. State tensors start at zero (Adagrad's
-    accumulator at ``initial_accumulator``). ``lr`` is a plain attribute: changing it takes effect
-    at the next step, with nothing rebuilt.
-    """
-
-    def __init__(self, spec: ComponentSpec, params: Sequence[torch.Tensor]) -> None:
-        if spec.kind != "optimizer":
-            raise ValueError(f"expected an optimizer component, got kind {spec.kind!r}")
-        if spec.name not in OPTIMIZERS:
-            raise ValueError(f"the torch backend has no optimizer {spec.name!r}")
-        self.spec = spec
-        self.name = spec.name
-        self.hp = dict(spec.params)
-        self.lr = float(self.hp["lr"])
-        self.full_batch = spec.definition.full_batch
-        self.params = list(params)
+    def setup(self) -> None:
         self.t = 0  # host-side step count: bias corrections need no device sync
-        self._state: dict[str, list[torch.Tensor]] = {}
-        with torch.no_grad():
-            if self.name in ("momentum", "nesterov"):
-                self._state["v"] = [torch.zeros_like(p) for p in self.params]
-            elif self.name == "adagrad":
-                init = float(self.hp["initial_accumulator"])
-                self._state["G"] = [torch.full_like(p, init) for p in self.params]
-            elif self.name == "rmsprop":
-                self._state["s"] = [torch.zeros_like(p) for p in self.params]
-            elif self.name in ("adam", "adamw"):
-                self._state["m"] = [torch.zeros_like(p) for p in self.params]
-                self._state["v"] = [torch.zeros_like(p) for p in self.params]
 
-    def set_learning_rate(self, lr: float) -> None:
-        if not lr >= 0:  # 0 is a legitimate end point of a schedule
-            raise ValueError(f"learning rate must be >= 0, got {lr}")
-        self.lr = float(lr)
+    def new_slot(self, variable: torch.Tensor, value: float) -> torch.Tensor:
+        return torch.full_like(variable, value).detach()
+
+    def assign_learning_rate(self, lr: float) -> None:
+        self.lr = lr  # a Python float: the foreach ops take it as a scalar
 
     @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor]) -> None:
-        """One update of every parameter with ``grads`` (same order as ``params``)."""
-        if len(grads) != len(self.params):
-            raise ValueError(f"expected {len(self.params)} gradients, got {len(grads)}")
-        if not self.params:
-            return
+    def apply(self, grads: list[Any]) -> None:
         self.t += 1
-        params, grads, lr, hp = self.params, list(grads), self.lr, self.hp
-        name = self.name
-        if name in ("gd", "sgd"):
-            torch._foreach_add_(params, grads, alpha=-lr)
-        elif name in ("momentum", "nesterov"):
-            v, mom = self._state["v"], hp["momentum"]
-            torch._foreach_mul_(v, mom)
-            torch._foreach_add_(v, grads, alpha=lr)  # v = momentum v + lr g
-            if name == "momentum":
-                torch._foreach_sub_(params, v)
-            else:  # theta -= momentum v + lr g (the look-ahead form)
-                torch._foreach_add_(params, v, alpha=-mom)
-                torch._foreach_add_(params, grads, alpha=-lr)
-        elif name == "adagrad":
-            G = self._state["G"]
-            torch._foreach_addcmul_(G, grads, grads)
-            denom = torch._foreach_add(G, hp["eps"])  # eps inside the square root
-            torch._foreach_sqrt_(denom)
-            torch._foreach_addcdiv_(params, grads, denom, value=-lr)
-        elif name == "rmsprop":
-            s, rho = self._state["s"], hp["rho"]
-            torch._foreach_mul_(s, rho)
-            torch._foreach_addcmul_(s, grads, grads, value=1 - rho)
-            denom = torch._foreach_add(s, hp["eps"])
-            torch._foreach_sqrt_(denom)
-            torch._foreach_addcdiv_(params, grads, denom, value=-lr)
-        else:  # adam, adamw
-            if name == "adamw":  # decoupled decay first, as torch.optim.AdamW does
-                torch._foreach_mul_(params, 1 - lr * hp["weight_decay"])
-            self._adam(params, grads, lr)
+        self.update(self, self.variables, grads)
 
-    def _adam(self, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float) -> None:
-        m, v = self._state["m"], self._state["v"]
-        b1, b2, eps = self.hp["beta1"], self.hp["beta2"], self.hp["eps"]
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
-        bc1 = 1 - b1 ** self.t
-        bc2 = 1 - b2 ** self.t
-        # sqrt(v_hat) + eps = sqrt(v) / sqrt(bc2) + eps; then lr * m_hat / that
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, math.sqrt(bc2))
-        torch._foreach_add_(denom, eps)
-        torch._foreach_addcdiv_(params, m, denom, value=-lr / bc1)
+
+def sgd(opt: Optimizer, params: Tensors, grads: Tensors) -> None:
+    torch._foreach_add_(params, grads, alpha=-opt.lr)
+
+
+def momentum(opt: Optimizer, params: Tensors, grads: Tensors) -> None:
+    v = opt.state["v"]
+    torch._foreach_mul_(v, opt.hp["momentum"])
+    torch._foreach_add_(v, grads, alpha=opt.lr)  # v = momentum v + lr g
+    torch._foreach_sub_(params, v)
+
+
+def nesterov(opt: Optimizer, params: Tensors, grads: Tensors) -> None:
+    v, mom = opt.state["v"], opt.hp["momentum"]
+    torch._foreach_mul_(v, mom)
+    torch._foreach_add_(v, grads, alpha=opt.lr)
+    torch._foreach_add_(params, v, alpha=-mom)  # theta -= momentum v + lr g (look-ahead form)
+    torch._foreach_add_(params, grads, alpha=-opt.lr)
+
+
+def adagrad(opt: Optimizer, params: Tensors, grads: Tensors) -> None:
+    G = opt.state["G"]
+    torch._foreach_addcmul_(G, grads, grads)
+    denom = torch._foreach_add(G, opt.hp["eps"])  # eps inside the square root
+    torch._foreach_sqrt_(denom)
+    torch._foreach_addcdiv_(params, grads, denom, value=-opt.lr)
+
+
+def rmsprop(opt: Optimizer, params: Tensors, grads: Tensors) -> None:
+    s, rho = opt.state["s"], opt.hp["rho"]
+    torch._foreach_mul_(s, rho)
+    torch._foreach_addcmul_(s, grads, grads, value=1 - rho)
+    denom = torch._foreach_add(s, opt.hp["eps"])  # eps inside the square root
+    torch._foreach_sqrt_(denom)
+    torch._foreach_addcdiv_(params, grads, denom, value=-opt.lr)
+
+
+def adam(opt: Optimizer, params: Tensors, grads: Tensors) -> None:
+    m, v = opt.state["m"], opt.state["v"]
+    b1, b2 = opt.hp["beta1"], opt.hp["beta2"]
+    torch._foreach_mul_(m, b1)
+    torch._foreach_add_(m, grads, alpha=1 - b1)
+    torch._foreach_mul_(v, b2)
+    torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+    bc1, bc2 = 1 - b1 ** opt.t, 1 - b2 ** opt.t
+    # sqrt(v_hat) + eps = sqrt(v) / sqrt(bc2) + eps; then lr * m_hat / that
+    denom = torch._foreach_sqrt(v)
+    torch._foreach_div_(denom, math.sqrt(bc2))
+    torch._foreach_add_(denom, opt.hp["eps"])
+    torch._foreach_addcdiv_(params, m, denom, value=-opt.lr / bc1)
+
+
+def adamw(opt: Optimizer, params: Tensors, grads: Tensors) -> None:
+    torch._foreach_mul_(params, 1 - opt.lr * opt.hp["weight_decay"])  # decoupled decay first
+    adam(opt, params, grads)
+
+
+UPDATES = {"gd": sgd, "sgd": sgd, "momentum": momentum, "nesterov": nesterov,
+           "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "adamw": adamw}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from orchestrator.contract.backend import check_dtype
+from orchestrator.contract.model import check_dtype
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {
     torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
     torch.int64: np.dtype(np.int64)}
+_TORCH_DTYPES = {numpy: torch for torch, numpy in _NUMPY_DTYPES.items()}
 
 
 def torch_dtype(dtype: str) -> torch.dtype:
@@ -41,6 +42,12 @@ def to_tensor(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> to
     if tensor.device != device:
         tensor = tensor.to(device, non_blocking=True)
     return tensor
+
+
+def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``to_tensor`` keeping the array's own dtype (float32, float64 or int64)."""
+    array = np.asarray(array)
+    return to_tensor(array, _TORCH_DTYPES[array.dtype], device)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

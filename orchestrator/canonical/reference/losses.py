@@ -20,6 +20,7 @@ import numpy as np
 
 from orchestrator.canonical import catalogue
 from orchestrator.canonical.catalogue import ComponentSpec
+from orchestrator.canonical.targets import check_target
 
 PROB_CLIP = 1e-7  # probabilities are clipped to [PROB_CLIP, 1 - PROB_CLIP] before a log
 
@@ -44,11 +45,6 @@ def _clip(p: np.ndarray) -> np.ndarray:
 
 def _f64(a: object) -> np.ndarray:
     return np.array(a, dtype=np.float64)
-
-
-def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> None:
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"{name}: y_true shape {y_true.shape} != y_pred shape {y_pred.shape}")
 
 
 def _binary_logs(y_pred: np.ndarray,
@@ -77,7 +73,6 @@ def _class_logs(y_pred: np.ndarray, from_logits: bool) -> tuple[np.ndarray, np.n
 def binary_crossentropy(y_true: np.ndarray, y_pred: np.ndarray, *, from_logits: bool) -> float:
     """mean of -[y log p + (1 - y) log(1 - p)] over every element."""
     y, z = _f64(y_true), _f64(y_pred)
-    _same_shape(y, z, "binary_crossentropy")
     _, log_p, log_q = _binary_logs(z, from_logits)
     return float(np.mean(-(y * log_p + (1.0 - y) * log_q)))
 
@@ -86,29 +81,15 @@ def categorical_crossentropy(y_true: np.ndarray, y_pred: np.ndarray, *,
                              from_logits: bool) -> float:
     """-sum_i y_i log p_i per sample (last axis = classes), mean over the leading axes."""
     y, z = _f64(y_true), _f64(y_pred)
-    _same_shape(y, z, "categorical_crossentropy")
     _, log_p = _class_logs(z, from_logits)
     return float(np.mean(-np.sum(y * log_p, axis=-1)))
-
-
-def _int_labels(y_true: np.ndarray, shape: tuple[int, ...], classes: int, name: str) -> np.ndarray:
-    labels = np.asarray(y_true)
-    if labels.shape != shape:
-        raise ValueError(f"{name}: labels shape {labels.shape} != y_pred.shape[:-1] {shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.all(np.equal(np.mod(labels, 1), 0)):
-            raise ValueError(f"{name}: labels must be integers")
-        labels = labels.astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        raise ValueError(f"{name}: labels must lie in [0, {classes - 1}]")
-    return labels
 
 
 def sparse_categorical_crossentropy(y_true: np.ndarray, y_pred: np.ndarray, *,
                                     from_logits: bool) -> float:
     """-log p_y with integer labels y of shape y_pred.shape[:-1], mean over them."""
     z = _f64(y_pred)
-    labels = _int_labels(y_true, z.shape[:-1], z.shape[-1], "sparse_categorical_crossentropy")
+    labels = np.asarray(y_true)
     _, log_p = _class_logs(z, from_logits)
     picked = np.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]
     return float(np.mean(-picked))
@@ -120,7 +101,6 @@ def binary_focal(y_true: np.ndarray, y_pred: np.ndarray, *, gamma: float, alpha:
     y a1 (1 - p)^gamma (-log p) + (1 - y) a0 p^gamma (-log(1 - p)), a1 = alpha, a0 = 1 - alpha
     (both 1 when alpha is None); mean over every element."""
     y, z = _f64(y_true), _f64(y_pred)
-    _same_shape(y, z, "binary_focal")
     p, log_p, log_q = _binary_logs(z, from_logits)
     a1, a0 = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
     positive = y * a1 * (1.0 - p) ** gamma * (-log_p)
@@ -133,7 +113,6 @@ def categorical_focal(y_true: np.ndarray, y_pred: np.ndarray, *, gamma: float,
     """-sum_i alpha_i (1 - p_i)^gamma y_i log p_i per sample (alpha_i = 1 when alpha is None),
     mean over the leading axes."""
     y, z = _f64(y_true), _f64(y_pred)
-    _same_shape(y, z, "categorical_focal")
     classes = z.shape[-1]
     if alpha is None:
         weights = np.ones(classes)
@@ -174,9 +153,6 @@ def triplet(y_true: np.ndarray | None, y_pred: np.ndarray, *, margin: float, min
     if emb.ndim != 2:
         raise ValueError(f"triplet (mining {mining}): y_pred must be [batch, dim], got {emb.shape}")
     labels = np.asarray(y_true)
-    if labels.shape != (emb.shape[0],):
-        raise ValueError(f"triplet (mining {mining}): y_true must be [batch] labels, "
-                         f"got {labels.shape}")
     batch = emb.shape[0]
     dist = np.array([[squared_distance(emb[i], emb[j]) for j in range(batch)]
                      for i in range(batch)])
@@ -214,6 +190,11 @@ _LOSSES: dict[str, Callable[..., float]] = {
 
 
 def loss_value(spec: ComponentSpec, y_true: np.ndarray | None, y_pred: np.ndarray) -> float:
-    """The canonical loss ``spec`` (a ``loss`` component) of ``y_pred`` against ``y_true``."""
+    """The canonical loss ``spec`` (a ``loss`` component) of ``y_pred`` against ``y_true``.
+
+    ``y_true`` is checked by ``orchestrator.canonical.targets.check_target`` (the check every
+    backend shares): its shape follows from the loss's target kind and ``y_pred``'s shape.
+    """
     resolved = catalogue.resolve("loss", spec.name, spec.params)
+    y_true = check_target(resolved, y_true, np.shape(y_pred))
     return _LOSSES[resolved.name](y_true, y_pred, **resolved.params)

@@ -1,9 +1,9 @@
 """Reference forward pass: a ``ModelSpec`` run layer by layer in float64 NumPy.
 
 ``forward`` reads every weight by its canonical name (``{i}.kernel``, ``{i}.forward.bias``...,
-see ``orchestrator.canonical.specs``), checks names and shapes against ``specs.weight_shapes`` and returns
-the output with a copy of the weights whose batch-norm running statistics are updated in
-training mode. It is the oracle the backends' ``predict`` and ``vjp`` are checked against.
+see ``orchestrator.canonical.specs``), checks names and shapes with ``specs.check_weights`` (the
+check every backend shares) and returns the output with a copy of the weights whose batch-norm
+running statistics are updated in training mode. It is the oracle the backends' ``predict`` and ``vjp`` are checked against.
 """
 
 from __future__ import annotations
@@ -17,28 +17,6 @@ from orchestrator.canonical.reference import layers as L
 from orchestrator.canonical.specs import ModelSpec
 
 
-def _checked_weights(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    expected = specs.weight_shapes(spec)
-    missing = [name for name in expected if name not in weights]
-    extra = [name for name in weights if name not in expected]
-    if missing or extra:
-        raise ValueError(f"weights do not match the spec: missing {missing}, unexpected {extra}")
-    out = {}
-    for name, info in expected.items():
-        value = np.array(weights[name], dtype=np.float64)  # a copy: the caller's arrays stay
-        if value.shape != info.shape:
-            raise ValueError(f"weight {name}: shape {value.shape}, expected {info.shape}")
-        out[name] = value
-    return out
-
-
-def _checked_input(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    if x.shape[1:] != tuple(spec.input_shape):
-        raise ValueError(f"input shape {x.shape} does not match [batch, *{spec.input_shape}]")
-    return x if spec.input_dtype == "int" else x.astype(np.float64)
-
-
 def forward(spec: ModelSpec, weights: Mapping[str, np.ndarray], x: np.ndarray, *,
             training: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run ``spec`` on the batch ``x``; return (output, weights with updated running stats).
@@ -47,8 +25,10 @@ def forward(spec: ModelSpec, weights: Mapping[str, np.ndarray], x: np.ndarray, *
     above 0 then raises ``ValueError`` (the reference is deterministic). The returned weights are
     a float64 copy of every entry; only batch-norm running statistics can differ from the input.
     """
-    w = _checked_weights(spec, weights)
-    h = _checked_input(spec, x)
+    w = specs.check_weights(spec, weights)  # float64 copies, names and shapes checked
+    h = specs.check_input(spec, x)
+    if spec.input_dtype != "int":
+        h = h.astype(np.float64)
     for i, layer in enumerate(spec.layers):
         if isinstance(layer, specs.Dense):
             h = L.dense(h, w[f"{i}.kernel"], w[f"{i}.bias"], layer.activation)

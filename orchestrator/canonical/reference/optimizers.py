@@ -1,9 +1,10 @@
 """Reference optimizers: the update rules of ``docs/canonical.md`` replayed in float64 NumPy.
 
 ``trajectory`` applies ``grads[k]`` as step ``t = k + 1`` starting from ``params`` and returns the
-parameters after every step. Each rule is written once per parameter array, with its state (zero
-unless the rule says otherwise) kept in a plain dict. ``gd`` and ``sgd`` share one rule: they
-differ only in which gradient the training loop feeds them (full batch or mini-batch).
+parameters after every step. Each rule is written once per parameter array, with its state (as
+the catalogue declares it: ``ComponentDef.state``) kept in a plain dict. ``gd`` and ``sgd`` share
+one rule: they differ only in which gradient the training loop feeds them (full batch or
+mini-batch).
 """
 
 from __future__ import annotations
@@ -19,21 +20,6 @@ from orchestrator.canonical.catalogue import ComponentSpec
 State = dict[str, np.ndarray]
 
 
-def _init_state(name: str, hp: Mapping[str, Any], theta: np.ndarray) -> State:
-    zeros = np.zeros_like(theta)
-    if name in ("gd", "sgd"):
-        return {}
-    if name in ("momentum", "nesterov"):
-        return {"v": zeros}
-    if name == "adagrad":
-        return {"G": np.full_like(theta, hp["initial_accumulator"])}
-    if name == "rmsprop":
-        return {"s": zeros}
-    if name in ("adam", "adamw"):
-        return {"m": zeros, "v": zeros.copy()}
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
 def _adam_step(hp: Mapping[str, Any], state: State, g: np.ndarray, t: int) -> np.ndarray:
     """Kingma & Ba, Algorithm 1: the step lr * m_hat / (sqrt(v_hat) + eps), eps OUTSIDE the root."""
     b1, b2 = hp["beta1"], hp["beta2"]
@@ -46,7 +32,8 @@ def _adam_step(hp: Mapping[str, Any], state: State, g: np.ndarray, t: int) -> np
 
 def step(name: str, hp: Mapping[str, Any], state: State, theta: np.ndarray, g: np.ndarray,
          t: int) -> np.ndarray:
-    """One update of one parameter array: returns the new theta and updates ``state`` in place."""
+    """One update of one parameter array: returns the new theta and updates ``state`` in place.
+    ``hp["lr"]`` is the learning rate of this step (a schedule changes it between steps)."""
     lr = hp["lr"]
     if name in ("gd", "sgd"):
         return theta - lr * g
@@ -74,17 +61,27 @@ def step(name: str, hp: Mapping[str, Any], state: State, theta: np.ndarray, g: n
 
 
 def trajectory(spec: ComponentSpec, params: Mapping[str, np.ndarray],
-               grads: Sequence[Mapping[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+               grads: Sequence[Mapping[str, np.ndarray]],
+               learning_rates: Sequence[float] | None = None) -> list[dict[str, np.ndarray]]:
     """Parameters after each of ``len(grads)`` steps of the optimizer ``spec`` (float64).
 
     ``grads[k]`` must have exactly the keys and shapes of ``params``; the inputs are not mutated.
+    ``learning_rates[k]``, when given, is the learning rate of step k + 1 (as a schedule sets
+    it); otherwise every step uses ``spec``'s ``lr``. State starts as the catalogue declares
+    (``ComponentDef.state``: zero, or Adagrad's ``initial_accumulator``).
     """
     resolved = catalogue.resolve("optimizer", spec.name, spec.params)
-    name, hp = resolved.name, resolved.params
+    name, hp = resolved.name, dict(resolved.params)
+    if learning_rates is not None and len(learning_rates) != len(grads):
+        raise ValueError(f"{len(learning_rates)} learning rates for {len(grads)} steps")
+    initial = resolved.definition.initial_state(hp)
     theta = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
-    states = {key: _init_state(name, hp, value) for key, value in theta.items()}
+    states = {key: {slot: np.full_like(value, init) for slot, init in initial.items()}
+              for key, value in theta.items()}
     out: list[dict[str, np.ndarray]] = []
     for k, grad in enumerate(grads):
+        if learning_rates is not None:
+            hp["lr"] = float(learning_rates[k])
         if set(grad) != set(theta):
             raise ValueError(f"step {k + 1}: gradient keys {sorted(grad)} != parameter keys "
                              f"{sorted(theta)}")
