@@ -92,7 +92,11 @@ class RayExecutor(Executor):
 
         refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
                               ).remote() for node in nodes]
-        for node, answer in zip(nodes, ray.get(refs, timeout=120)):
+        for node, ref in zip(nodes, refs):
+            try:
+                answer = ray.get(ref, timeout=120)
+            except ray.exceptions.RayError:  # a node dying as we ask: it will take no run
+                continue
             if str(answer).startswith("missing"):
                 raise ExecutorError(f"executor ray: the workers of node {node[:12]} cannot "
                                     f"import orchestrator ({answer}); install this project "
