@@ -11,6 +11,7 @@ import pytest
 from plugin_helpers import backend_plugin, install_fake_distribution, run_cli
 
 from orchestrator.testing.assertions import (
+    TOLERANCES,
     Measurement,
     assert_close,
     assert_weights_close,
@@ -77,7 +78,8 @@ def test_check_fails_a_wrong_backend_and_names_the_component(tmp_path: Path) -> 
     error, tol = (float(x) for x in bce[4].split(" / "))
     assert error == pytest.approx(0.01, rel=0.05) and tol < error
     assert rows[("optimizer", "sgd")][0] == "pass"
-    assert "binary_crossentropy-probs gradient: relative error 0.01 > 1e-05" in proc.stdout
+    assert (f"binary_crossentropy-probs gradient: relative error 0.01 > "
+            f"{TOLERANCES['float64'].grad:g}") in proc.stdout
 
 
 def test_check_of_an_unknown_backend_is_bad_input() -> None:

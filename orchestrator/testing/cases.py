@@ -167,6 +167,11 @@ def layer_cases() -> list[LayerCase]:
     spec = ModelSpec((4,), (Embedding(7, 3), specs.recurrent("lstm", 2, return_sequences=True)),
                      input_dtype="int", name="embedding")
     cases.append(LayerCase("embedding-lstm", spec, rng.integers(0, 7, (2, 4))))
+    # A large eps: a norm that ignores it (the framework's default instead), or adds it outside
+    # the square root, is off by percents here, not by 1e-6 as at the default eps.
+    for kind in ("batch", "layer"):
+        spec = ModelSpec((4, 5), (specs.norm(kind, eps=0.5),), name=kind)
+        cases.append(LayerCase(f"norm-{kind}-eps0.5", spec, rng.normal(1.0, 1.0, (3, 4, 5))))
     return cases
 
 
@@ -188,6 +193,11 @@ def rnn_slide_spec() -> ModelSpec:
                               Dense(1, "sigmoid")), name="rnn_slide")
 
 
+def dropout_spec(rate: float, features: int = 500) -> ModelSpec:
+    """A lone dropout layer, for the statistical dropout test."""
+    return ModelSpec((features,), (Dropout(rate),), name=f"dropout{rate}")
+
+
 # --- models for one training step ------------------------------------------------------------
 
 
@@ -197,6 +207,19 @@ class TrainingCase:
     spec: ModelSpec
     loss: ComponentSpec
     make_batch: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def trajectory_case() -> TrainingCase:
+    """A small network without batch statistics or dropout (so that a forward pass has no side
+    effect and the backend's own gradients can be replayed exactly): dense, tanh, dense logits,
+    sparse cross entropy."""
+    def make(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return rng.normal(0, 1, (6, 5)), rng.integers(0, 3, (6,))
+
+    return TrainingCase("dense-tanh-dense", ModelSpec((5,), (Dense(4, "tanh"), Dense(3)),
+                                                      name="trajectory"),
+                        catalogue.resolve("loss", "sparse_categorical_crossentropy",
+                                          {"from_logits": True}), make)
 
 
 def training_cases() -> list[TrainingCase]:
