@@ -41,7 +41,7 @@ def _config(name: str, trials: int, **tune) -> dict:
             "tune": {"metric": "val/loss", "direction": "minimize", "trials": trials,
                      "sampler": {"name": "random", "seed": 1},
                      "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
-                     "space": SPACE, **tune}}
+                     "space": SPACE, "verdict": None, **tune}}
 
 
 def _env(root: Path) -> dict[str, str]:

@@ -43,7 +43,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         try:
             results = tune(experiments, workers=args.workers, storage=args.storage,
                            report=lambda text: console.print(text, highlight=False),
-                           executor=executor)
+                           executor=executor,
+                           verdict=not args.no_verdict and args.workers > 0)
         finally:
             executor.close()
     except (*input_errors(), ExecutorError) as error:
@@ -75,14 +76,21 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tune", help="tune with Optuna: one study per backend, trials in MLflow",
-                       description="Run the Optuna study of each experiment's tune: section, "
-                                   "one per backend, to its total trial budget. Rerunning the "
-                                   "same command resumes the studies.")
+    p = sub.add_parser("tune", help="tune with Optuna: one study per variant and backend, "
+                                    "trials in MLflow, then a held-out verdict",
+                       description="Run the Optuna studies of each experiment's tune: section "
+                                   "(one per matrix variant, backend and nested outer fold) to "
+                                   "their total trial budget, then the verdict: each study's "
+                                   "best retrained with several seeds and scored on the "
+                                   "untouched test part, with intervals and paired "
+                                   "comparisons. Rerunning the same command resumes.")
     add_experiment_args(p)
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="tuning workers, where the executor runs them (local: processes on "
                         "this machine; 0: create the studies only)")
+    p.add_argument("--no-verdict", action="store_true",
+                   help="skip the verdict (retraining each study's best with tune.verdict.seeds "
+                        "seeds and scoring it on the untouched test part)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the studies and their search spaces and stop (touches neither "
                         "data, MLflow nor the storage)")

@@ -238,13 +238,15 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
     if len(set(chosen)) != len(chosen):
         raise ConfigError(file, "backends", "lists a backend twice")
     name = top.name or Path(file).stem
+    task_cls = plugin_manager.tasks().get(top.task)
+    if top.cv is not None and top.cv.split is not None and top.cv.split != task_cls.cv_split:
+        has = (f"its folds are {task_cls.cv_split}" if task_cls.cv_split
+               else "it does not say which folds it builds")
+        raise ConfigError(file, "cv.split", f"{top.cv.split!r}: task {top.task!r} "
+                          + ("has no groups to split by; " if top.cv.split == "grouped" else "")
+                          + has)
     if top.tune is not None:
-        if top.matrix:
-            raise ConfigError(file, "tune", "cannot be combined with matrix (tune searches "
-                                            "the space instead)")
-        if top.cv:
-            raise ConfigError(file, "tune", "cannot be combined with cv (trials use the "
-                                            "validation split)")
+        _check_tune(file, top, task_cls)
         if top.tune.sampler.name == "grid":
             for path, dim in top.tune.space.items():
                 if dim.when:
@@ -256,14 +258,48 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
         if top.tune.metric.startswith("test/"):
             raise ConfigError(file, "tune.metric", f"{top.tune.metric!r} would tune on the test "
                               "data; use a validation metric (val/...)")
-        _check_space(file, top.model_dump(exclude={"tune"}), top.tune, name, chosen)
     resolved = []
     for variant, config in _expand_matrix(top.model_dump(exclude={"tune"}), file):
         where = f"{file} (variant {variant})" if variant else file
         resolved.append(resolve_variant(where, file, name, variant, config, chosen))
     if top.tune is not None:
+        _check_space(file, resolved, top.tune, name, chosen)
+        for r in resolved if top.tune.verdict is not None else ():
+            changed = copy.deepcopy(r.raw)
+            for path, value in top.tune.verdict.overrides.items():
+                set_sample(changed, path, value, file)
+            try:
+                resolve_variant(file, file, name, r.variant, changed, chosen)
+            except ConfigError as exc:
+                raise ConfigError(file, "tune.verdict.overrides", "give an invalid config: "
+                                  f"{exc.path + ': ' if exc.path else ''}{exc.message}") from None
         resolved = [dataclasses.replace(r, tune=top.tune) for r in resolved]
     return resolved
+
+
+def _check_tune(file: str, top: Experiment, task_cls: Any) -> None:
+    """What a search needs from the task: folds of the training part for ``cv:``, outer folds
+    for ``nested:``, and a held-out metric for the verdict."""
+    tune = top.tune
+    if top.cv is not None and not task_cls.supports_search_folds():
+        raise ConfigError(file, "cv", f"task {top.task!r} cannot cross-validate a search (it "
+                          "has no prepare_search); remove cv: to tune on its validation split")
+    if tune.nested is not None and task_cls.cv_split is None:
+        raise ConfigError(file, "tune.nested", f"task {top.task!r} builds no folds, so it has "
+                          "no outer folds for nested cross-validation")
+    if top.cv is not None and tune.metric.split("/")[0] != "val":
+        raise ConfigError(file, "tune.metric", f"{tune.metric!r}: a cross-validated search "
+                          "averages a validation metric (val/...) over the folds")
+    if tune.verdict is not None and tune.verdict.metric is not None \
+            and not tune.verdict.metric.startswith("test/"):
+        raise ConfigError(file, "tune.verdict.metric", f"{tune.verdict.metric!r}: the verdict "
+                          "compares a held-out metric (test/...)")
+    if tune.verdict is not None:
+        for path in tune.verdict.overrides:
+            if path.split(".")[0] not in SPACE_SECTIONS or "." not in path:
+                raise ConfigError(file, f"tune.verdict.overrides.{path}", "not a config path: "
+                                  + catalogue.unknown_message("section", path.split(".")[0],
+                                                              SPACE_SECTIONS))
 
 
 def resolve_variant(where: str, file: str, name: str, variant: str, config: dict[str, Any],
@@ -324,11 +360,34 @@ def resolve_variant(where: str, file: str, name: str, variant: str, config: dict
 SPACE_SECTIONS = ("loss", "optimizer", "model", "data", "train")
 
 
-def _check_space(file: str, base: dict[str, Any], tune: Any, name: str,
+_MISSING = object()
+
+
+def get_dotted(config: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path`` in a (resolved) config, or ``_MISSING``."""
+    node: Any = config
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def config_conditions_hold(dim: Any, space: Mapping[str, Any], config: Mapping[str, Any]
+                           ) -> bool:
+    """Whether the ``when`` conditions of ``dim`` on config paths (keys that are not dimensions
+    of ``space``) hold in ``config``, a variant's resolved config."""
+    return all(get_dotted(config, key) in values for key, values in dim.when.items()
+               if key not in space)
+
+
+def _check_space(file: str, variants: Sequence[ResolvedExperiment], tune: Any, name: str,
                  backends: tuple[str, ...]) -> None:
-    """Every search dimension must set a real config path to a valid value, and every
-    condition must refer to an earlier dimension and one of its values."""
+    """Every search dimension must set a real config path to a valid value in every variant
+    where it applies (and apply in at least one), and every condition must refer to an earlier
+    dimension and one of its values, or to a config path of the variants."""
     seen: dict[str, Any] = {}
+    where_applies: dict[str, set[int]] = {}
     for path, dim in tune.space.items():
         key = f"tune.space.{path}"
         section = path.split(".")[0]
@@ -337,9 +396,15 @@ def _check_space(file: str, base: dict[str, Any], tune: Any, name: str,
                               + catalogue.unknown_message("section", section, SPACE_SECTIONS)
                               + " (then a key, e.g. optimizer.lr)")
         for condition, values in dim.when.items():
+            if condition in tune.space and condition not in seen:
+                raise ConfigError(file, f"{key}.when.{condition}", "a condition on a dimension "
+                                  "must name one declared earlier in tune.space")
             if condition not in seen:
-                raise ConfigError(file, f"{key}.when.{condition}", "a condition must name a "
-                                  "dimension declared earlier in tune.space")
+                if all(get_dotted(v.config, condition) is _MISSING for v in variants):
+                    raise ConfigError(file, f"{key}.when.{condition}", "names neither a "
+                                      "dimension declared earlier in tune.space nor a config "
+                                      "path (e.g. loss.name, a matrix key)")
+                continue
             allowed = seen[condition].choices or []
             bad = [v for v in values if seen[condition].type == "categorical"
                    and v not in allowed]
@@ -347,27 +412,63 @@ def _check_space(file: str, base: dict[str, Any], tune: Any, name: str,
                 raise ConfigError(file, f"{key}.when.{condition}", f"{bad[0]!r} is not one of "
                                   f"its choices: {allowed}")
         seen[path] = dim
-        probe = copy.deepcopy(base)
-        for condition, values in _conditions(path, tune.space).items():
+        applies = [v for i, v in enumerate(variants)  # its parents apply, its conditions hold
+                   if config_conditions_hold(dim, tune.space, v.config)
+                   and all(i in where_applies[c] for c in dim.when if c in tune.space)]
+        where_applies[path] = {variants.index(v) for v in applies}
+        if not applies:
+            found = "; ".join(f"{k} is {get_dotted(v.config, k)!r} in "
+                              f"{v.variant or 'the experiment'}"
+                              for k in dim.when if k not in tune.space for v in variants)
+            raise ConfigError(file, key, f"exists in no variant: its when conditions hold in "
+                              f"none ({found})")
+        for variant in applies:
+            _probe_dimension(file, key, path, dim, tune.space, variant, name, backends)
+    for i, point in enumerate(tune.enqueue):
+        for path, value in point.items():
+            dim = tune.space.get(path)
+            where = f"tune.enqueue[{i}].{path}"
+            if dim is None:
+                raise ConfigError(file, where, "is not a dimension of tune.space")
+            inside = (value in dim.choices if dim.type == "categorical" else
+                      isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and dim.low <= value <= dim.high)
+            if not inside:
+                allowed = (f"one of {dim.choices}" if dim.type == "categorical"
+                           else f"a number in [{dim.low:g}, {dim.high:g}]")
+                raise ConfigError(file, where, f"{value!r} is outside the space: {allowed}")
+
+
+def _probe_dimension(file: str, key: str, path: str, dim: Any, space: Mapping[str, Any],
+                     variant: ResolvedExperiment, name: str, backends: tuple[str, ...]) -> None:
+    """Try both ends of the range (every choice) against the real config validation."""
+    probe = copy.deepcopy(variant.raw)
+    for condition, values in _conditions(path, space).items():
+        if condition in space:
             set_sample(probe, condition, values[0], file)
-        samples = dim.choices if dim.type == "categorical" else [dim.low, dim.high]
-        for value in samples:
-            if dim.type == "int":
-                value = int(value)
-            trial = copy.deepcopy(probe)
-            set_sample(trial, path, value, file)
-            try:
-                resolve_variant(file, file, name, "", trial, backends)
-            except ConfigError as exc:
-                raise ConfigError(file, key, f"{value!r} gives an invalid config: "
-                                  f"{exc.path + ': ' if exc.path else ''}{exc.message}") from None
+    samples = dim.choices if dim.type == "categorical" else [dim.low, dim.high]
+    where = f" in variant {variant.variant}" if variant.variant else ""
+    for value in samples:
+        if dim.type == "int":
+            value = int(value)
+        trial = copy.deepcopy(probe)
+        set_sample(trial, path, value, file)
+        try:
+            resolve_variant(file, file, name, "", trial, backends)
+        except ConfigError as exc:
+            hint = ("; limit it to some variants with when: {loss.name: [...]} or another "
+                    "config path") if where else ""
+            raise ConfigError(file, key, f"{value!r} gives an invalid config{where}: "
+                              f"{exc.path + ': ' if exc.path else ''}{exc.message}{hint}"
+                              ) from None
 
 
 def _conditions(path: str, space: Mapping[str, Any]) -> dict[str, list[Any]]:
     """All conditions a dimension depends on, transitively (so a probe satisfies them)."""
     out: dict[str, list[Any]] = {}
     for condition, values in space[path].when.items():
-        out.update(_conditions(condition, space))
+        if condition in space:
+            out.update(_conditions(condition, space))
         out[condition] = list(values)
     return out
 

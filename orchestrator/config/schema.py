@@ -70,7 +70,13 @@ class Train(Strict):
 
 
 class CrossValidation(Strict):
+    """k-fold cross-validation. In a run, each fold is the test part once; in a ``tune:`` search,
+    the folds split the training part and each is the validation part once (the test part stays
+    untouched). ``split`` states the kind the task must build: ``stratified`` (by class) or
+    ``grouped`` (whole groups, e.g. subjects, per fold); null: the task's own kind."""
+
     folds: int = Field(ge=2, le=50)
+    split: Literal["stratified", "grouped"] | None = None
 
 
 class RunResources(Strict):

@@ -1,9 +1,12 @@
-"""The ``tune:`` section: search space, objective, budget, sampler, pruner, storage, heartbeat.
+"""The ``tune:`` section: search space, objective, budget, sampler, pruner, storage, heartbeat,
+the verdict after the studies and nested cross-validation.
 
 A search-space entry is keyed by the dotted config path it sets (``optimizer.lr``,
 ``loss.gamma``, ``model.hidden``...). ``when`` makes it conditional: ``{optimizer.name: [sgd,
 momentum]}`` samples it only when that earlier parameter took one of those values, so a trial
-never carries parameters of a branch it did not take.
+never carries parameters of a branch it did not take; a condition on a config path that is not a
+dimension (``loss.name``, a ``matrix:`` key) is read from the variant's config, so a dimension
+can exist in some variants' studies only.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from orchestrator.config.base import Strict
+
+MAX_VERDICT_SEEDS = 20  # each seed is one more full training per study
 
 
 class Dimension(Strict):
@@ -75,6 +80,29 @@ class Heartbeat(Strict):
     max_retry: int = Field(3, ge=0)
 
 
+class Verdict(Strict):
+    """After the studies: retrain each study's best configuration with ``seeds`` training seeds
+    (initial weights and batch order; the data split stays the search's) on the full training
+    part, evaluate on the untouched test part, and compare variants and backends over the
+    matched seeds (and outer folds). ``metric``: the held-out metric compared (default: the
+    task's main metric). ``overrides``: dotted config keys set for the retraining only."""
+
+    seeds: int = Field(5, ge=1, le=MAX_VERDICT_SEEDS)
+    metric: str | None = None
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    # config changes for the retraining only, e.g. {data.val_subjects: 0} to train on the
+    # whole training part when nothing needs a validation part; the test part must not change
+    overrides: dict[str, Any] = {}
+
+
+class Nested(Strict):
+    """Nested cross-validation: an outer loop of ``folds`` folds around the search. Each outer
+    fold is the test part once; a study per outer fold searches on the rest (with ``cv:``, by
+    inner folds), and the verdict retrains its best on the rest and tests on that fold."""
+
+    folds: int = Field(ge=2, le=20)
+
+
 class Tune(Strict):
     metric: str  # a per-epoch metric (val/...) for pruning; its final value is the objective
     direction: Literal["maximize", "minimize"]
@@ -86,3 +114,8 @@ class Tune(Strict):
     study_name: str | None = None  # default: "<experiment>-<backend>"
     heartbeat: Heartbeat = Heartbeat()
     space: dict[str, Dimension] = Field(min_length=1)
+    verdict: Verdict | None = Verdict()  # null: no retraining after the studies
+    # points to evaluate first (before the sampler's), e.g. the config as written: a mapping of
+    # dimensions to values each; a variant's study takes the dimensions it has
+    enqueue: list[dict[str, Any]] = []
+    nested: Nested | None = None

@@ -89,6 +89,9 @@ class Task(ABC):
     direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
     # the loss kinds that fit this task's targets (configs naming another are rejected)
     losses: ClassVar[tuple[str, ...]] = ()
+    # the folds ``prepare`` builds under ``cv:``: "stratified" (by class), "grouped" (whole
+    # groups, e.g. subjects, in one fold), or None when the task cannot cross-validate
+    cv_split: ClassVar[Literal["stratified", "grouped"] | None] = None
 
     def check(self, data: Options, model: Options, loss: ComponentSpec) -> None:
         """Cross-checks that need no data: raise ``ValueError("key.path: what is wrong")``."""
@@ -107,6 +110,20 @@ class Task(ABC):
     def prepare(self, data: Options, *, seed: int, folds: int | None) -> Prepared:
         """Load (cached) data and split it; ``folds`` asks for k-fold cross-validation.
         Raise ``orchestrator.data.errors.DataError`` for bad data, before any run starts."""
+
+    def prepare_search(self, data: Options, *, seed: int, folds: int,
+                       outer: tuple[int, int] | None = None) -> Prepared:
+        """Splits for a cross-validated search (``tune:`` with ``cv:``): the test part held out,
+        untouched, and ``folds`` folds (of ``cv_split`` kind) over the rest, split ``j`` having
+        fold ``j`` as its validation part and the other folds as its training part. The test
+        part is ``prepare(folds=None).splits[0]``'s, or with ``outer = (i, k)`` (nested
+        cross-validation) ``prepare(folds=k).splits[i]``'s. Every split carries that same test
+        part. Optional: tasks without it cannot cross-validate a search."""
+        raise NotImplementedError(f"task {self.name!r} cannot cross-validate a search")
+
+    @classmethod
+    def supports_search_folds(cls) -> bool:
+        return cls.prepare_search is not Task.prepare_search
 
     @abstractmethod
     def model_spec(self, model: Options, prepared: Prepared) -> ModelSpec:

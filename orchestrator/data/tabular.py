@@ -136,18 +136,26 @@ def stratified_split(df: pd.DataFrame, label: str, test_size: float = 0.2,
     return TabularSplit(x_tr, y_tr, x_te, y_te, names)
 
 
-def stratified_folds(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` shuffled stratified (train_idx, test_idx) folds; every class appears in every fold."""
+def stratified_folds(y: np.ndarray, k: int, seed: int = 0, *, key: str = "cv.folds",
+                     where: str = "") -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` shuffled stratified (train_idx, test_idx) folds; every class appears in every fold.
+    ``key`` and ``where`` name the setting and the rows in the error for too many folds."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(y)
     classes, counts = np.unique(y, return_counts=True)
     if k < 2 or counts.min() < k:
         rare = classes[counts.argmin()]
-        raise DataError(f"cv.folds: {k}: need 2 <= k <= {counts.min()} (class {rare} has "
-                        f"{counts.min()} rows, and every fold needs one)")
+        raise DataError(f"{key}: {k}: need 2 <= k <= {counts.min()} (class {rare} has "
+                        f"{counts.min()} rows{where}, and every fold needs one)")
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
     return [(tr, te) for tr, te in folds]
+
+
+def inner_folds(y_train: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds of a training part (a cross-validated search): (train, validation)
+    positions within ``y_train``."""
+    return stratified_folds(y_train, k, seed, where=" in the training part")
 
 
 @dataclass(frozen=True, eq=False)

@@ -205,14 +205,16 @@ def subject_split(groups: np.ndarray, test_subjects: int | list, seed: int = 0
     return np.flatnonzero(~test), np.flatnonzero(test)
 
 
-def group_folds(groups: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` (train_idx, test_idx) folds with each subject in exactly one test fold (GroupKFold)."""
+def group_folds(groups: np.ndarray, k: int, *, key: str = "cv.folds", where: str = ""
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` (train_idx, test_idx) folds with each subject in exactly one test fold (GroupKFold).
+    ``key`` and ``where`` name the setting and the rows in the error for too many folds."""
     from sklearn.model_selection import GroupKFold
 
     groups = np.asarray(groups)
     n = len(np.unique(groups))
     if not 2 <= k <= n:
-        raise DataError(f"cv.folds: {k}: need 2 <= k <= {n} (the number of subjects)")
+        raise DataError(f"{key}: {k}: need 2 <= k <= {n} (the number of subjects{where})")
     return list(GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups))
 
 

@@ -63,10 +63,11 @@ def cross_validate(run, task, backend, prepared, logger, uri: str, display: bool
 
 
 def train_and_evaluate(run, task, backend, prepared, split, logger, display: bool | Sink,
-                        log_model_uri: str | None, extra_callbacks: tuple = ()
-                        ) -> dict[str, float]:
+                        log_model_uri: str | None, extra_callbacks: tuple = (),
+                        artifacts: bool = True) -> dict[str, float]:
     """Build, train and evaluate one model on one split, logging to ``logger``. Returns the
-    evaluation metrics; ``extra_callbacks`` see every epoch (tuning reports and prunes)."""
+    evaluation metrics; ``extra_callbacks`` see every epoch (tuning reports and prunes).
+    ``artifacts=False`` logs metrics only (no plots, texts or tables: a search's folds)."""
     from orchestrator.canonical.initializers import init_weights
     from orchestrator.evaluation.plots import learning_curves
     from orchestrator.orchestration.progress import EpochProgress
@@ -134,13 +135,19 @@ def train_and_evaluate(run, task, backend, prepared, split, logger, display: boo
     evaluation = task.evaluate(model, split, prepared, exp.loss, history)
     epochs_run = len(history.get("train/loss", [])) or 1
     logger.log_metrics(evaluation.metrics, step=epochs_run)
-    logger.log_figure(learning_curves(history, title=run.label), "plots/learning_curves.png")
-    for path, figure in evaluation.figures.items():
-        logger.log_figure(figure, path)
-    for path, text in evaluation.texts.items():
-        logger.log_text(text, path)
-    for path, frame in evaluation.tables.items():
-        logger.log_table(frame, path)
+    if artifacts:
+        logger.log_figure(learning_curves(history, title=run.label), "plots/learning_curves.png")
+        for path, figure in evaluation.figures.items():
+            logger.log_figure(figure, path)
+        for path, text in evaluation.texts.items():
+            logger.log_text(text, path)
+        for path, frame in evaluation.tables.items():
+            logger.log_table(frame, path)
+    else:
+        import matplotlib.pyplot as plt
+
+        for figure in evaluation.figures.values():
+            plt.close(figure)
     if log_model_uri is not None:
         from orchestrator.tracking.model_logging import log_model
 

@@ -45,11 +45,20 @@ class DigitsTask(Task):
     losses = ("sparse_categorical_crossentropy", "categorical_crossentropy",
               "categorical_focal")
 
+    cv_split = "stratified"
+
     def prepare(self, data: DigitsData, *, seed: int, folds: int | None) -> Prepared:
+        return self._prepare(data, seed, folds, None)
+
+    def prepare_search(self, data: DigitsData, *, seed: int, folds: int,
+                       outer: tuple[int, int] | None = None) -> Prepared:
+        return self._prepare(data, seed, None, (folds, outer))
+
+    def _prepare(self, data: DigitsData, seed: int, folds: int | None, search) -> Prepared:
         return digits_prepared(data.test_size, data.val_size, seed=seed, folds=folds,
                                tag="digits", meta={"classes": CLASSES,
                                                    "loss_threshold": data.loss_threshold},
-                               options=data.model_dump())
+                               options=data.model_dump(), search=search)
 
     def model_spec(self, model: DigitsModel, prepared: Prepared) -> ModelSpec:
         return networks.normalization_network(64, CLASSES, norm=model.norm, hidden=model.hidden,
@@ -72,32 +81,44 @@ class DigitsTask(Task):
 
 
 def digits_prepared(test_size: float, val_size: float, *, seed: int, folds: int | None,
-                    tag: str, meta: dict, options: dict) -> Prepared:
+                    tag: str, meta: dict, options: dict,
+                    search: tuple[int, tuple[int, int] | None] | None = None) -> Prepared:
     """The digits split (or stratified folds), with a stratified validation part carved from
-    each training part; shared by the digits and embedding tasks."""
+    each training part; shared by the digits and embedding tasks. ``search = (k, outer)``: k
+    stratified folds over the training part of the split (or of outer fold ``outer = (i, K)``),
+    each the validation part once (``Task.prepare_search``)."""
     import pandas as pd
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.model_selection import train_test_split
 
     from orchestrator.data.cache import digest
     from orchestrator.data.digits import load_digits_split
+    from orchestrator.data.tabular import inner_folds, stratified_folds
 
     whole = load_digits_split(test_size=test_size, seed=seed)
     x = np.concatenate([whole.x_train, whole.x_test])
     y = np.concatenate([whole.y_train, whole.y_test])
-    if folds:
-        cuts = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
+    if search is not None and search[1] is not None:
+        index, outer = search[1]
+        cuts = [stratified_folds(y, outer, seed, key="tune.nested.folds")[index]]
+    elif folds:
+        cuts = stratified_folds(y, folds, seed)
     else:
         n_train = len(whole.x_train)
         cuts = [(np.arange(n_train), np.arange(n_train, len(x)))]
+    parts = [(train_idx, None, test_idx) for train_idx, test_idx in cuts]
+    if search is not None:
+        train_idx, _, test_idx = parts[0]
+        parts = [(train_idx[inner], train_idx[held], test_idx)
+                 for inner, held in inner_folds(y[train_idx], search[0], seed)]
     splits = []
-    for k, (train_idx, test_idx) in enumerate(cuts):
-        x_val = y_val = None
-        if val_size:
+    for k, (train_idx, val_idx, test_idx) in enumerate(parts):
+        if val_idx is None and val_size:
             train_idx, val_idx = train_test_split(train_idx, test_size=val_size,
                                                   random_state=seed, stratify=y[train_idx])
-            x_val, y_val = x[val_idx], y[val_idx]
+        x_val = None if val_idx is None else x[val_idx]
+        y_val = None if val_idx is None else y[val_idx]
         splits.append(Split(x[train_idx], y[train_idx], x_val, y_val, x[test_idx],
-                            y[test_idx], fold=k if folds else None))
+                            y[test_idx], fold=k if folds or search else None))
     table = pd.DataFrame(x, columns=list(whole.feature_names)).assign(label=y)
-    return Prepared(tuple(splits), digest(tag, x, y, options, seed, folds),
+    return Prepared(tuple(splits), digest(tag, x, y, options, seed, folds, *([search] if search else [])),
                     "scikit-learn:load_digits", meta, table)

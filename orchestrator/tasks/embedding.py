@@ -128,6 +128,7 @@ class EmbeddingTask(Task):
     main_metric = "test/recall_at_1"
     direction = "maximize"
     losses = ("triplet",)
+    cv_split = "stratified"
 
     def check(self, data: EmbeddingData, model: EmbeddingModel, loss: ComponentSpec) -> None:
         if loss.params.get("mining", "none") == "none":

@@ -89,6 +89,7 @@ class HarTask(Task):
     ModelOptions = HarModel
     main_metric = "test/accuracy"
     losses = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal")
+    cv_split = "grouped"
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -117,27 +118,51 @@ class HarTask(Task):
     # --- data ---------------------------------------------------------------------------------
 
     def prepare(self, data: HarData, *, seed: int, folds: int | None) -> Prepared:
+        return self._prepare(data, seed, folds, None)
+
+    def prepare_search(self, data: HarData, *, seed: int, folds: int,
+                       outer: tuple[int, int] | None = None) -> Prepared:
+        return self._prepare(data, seed, None, (folds, outer))
+
+    def _prepare(self, data: HarData, seed: int, folds: int | None,
+                 search: tuple[int, tuple[int, int] | None] | None) -> Prepared:
+        """Subject splits: ``folds`` grouped folds (each the test part once) or the single
+        split; with ``search = (k, outer)``, k grouped folds of the subjects outside the test
+        part (of the single split, or of outer fold ``outer = (i, K)``), each the validation
+        part once."""
         import pandas as pd
 
         from orchestrator.data.cache import digest
+        from orchestrator.data.timeseries import group_folds
 
         rec_key, names, arrays = _windows(data)
         x, y, groups, rec = arrays["x"], arrays["y"], arrays["groups"], arrays["rec"]
         tx, ty, tgroups = arrays["tx"], arrays["ty"], arrays["tgroups"]
         subjects = np.unique(groups)
-        if folds:
-            from orchestrator.data.timeseries import group_folds
-
+        if search is not None and search[1] is not None:
+            index, outer = search[1]
+            _, test = group_folds(groups, outer, key="tune.nested.folds")[index]
+            cuts = [np.unique(groups[test])]
+        elif folds:
             cuts = [np.unique(groups[test]) for _, test in group_folds(groups, folds)]
         else:
             from orchestrator.data.timeseries import subject_split
 
             _, test_idx = subject_split(groups, _subjects(data.test_subjects), seed)
             cuts = [np.unique(groups[test_idx])]
+        # (test subjects, validation subjects or None: drawn by data.val_subjects)
+        parts: list[tuple[np.ndarray, np.ndarray | None]] = [(c, None) for c in cuts]
+        if search is not None:
+            test_subj = cuts[0]
+            rest = ~np.isin(groups, test_subj)
+            inner = group_folds(groups[rest], search[0],
+                                where=" outside the test part")
+            parts = [(test_subj, np.unique(groups[rest][held])) for _, held in inner]
         splits = []
-        for k, test_subj in enumerate(cuts):
+        for k, (test_subj, val_subj) in enumerate(parts):
             rest = np.setdiff1d(subjects, test_subj)
-            val_subj = _val_subjects(data.val_subjects, rest, seed + 1000 * (k + 1))
+            if val_subj is None:
+                val_subj = _val_subjects(data.val_subjects, rest, seed + 1000 * (k + 1))
             train_subj = np.setdiff1d(rest, val_subj)
             if not len(train_subj):
                 raise DataError(f"data.val_subjects: {data.val_subjects}: no training subject "
@@ -154,7 +179,8 @@ class HarTask(Task):
                     "scaler_mean": scaler[0].tolist() if scaler else None,
                     "scaler_std": scaler[1].tolist() if scaler else None}
             splits.append(Split(x_train, y_train, x_val, y[val] if val.any() else None,
-                                x_test, y[test], fold=k if folds else None, info=info))
+                                x_test, y[test], fold=k if folds or search else None,
+                                info=info))
         channels = list(names["channels"]) + ([f"|{'/'.join(t)}|" for t in
                                                _triples(names["channels"])]
                                               if data.magnitudes else [])
@@ -164,7 +190,7 @@ class HarTask(Task):
                 "channels": tuple(channels), "timesteps": x.shape[1] // data.downsample,
                 "rate_hz": names["rate_hz"] / data.downsample}
         return Prepared(tuple(splits), digest("har", rec_key, data.model_dump(mode="json"),
-                                              seed, folds),
+                                              seed, folds, *([search] if search else [])),
                         names["source"], meta, table)
 
     # --- model --------------------------------------------------------------------------------

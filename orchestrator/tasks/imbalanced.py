@@ -29,7 +29,7 @@ from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Tas
 
 BUILTIN = ("hypothyroid", "hiva")
 CACHE_NAME = "imbalanced"
-CACHE_VERSION = 2  # bump when prepare()'s output changes for the same inputs
+CACHE_VERSION = 3  # bump when prepare()'s output changes for the same inputs
 
 
 class ImbalancedData(Options):
@@ -110,18 +110,25 @@ def _log_columns(x: np.ndarray, names: tuple[str, ...], wanted: tuple[str, ...],
     return x
 
 
-def _build(data: ImbalancedData, seed: int, folds: int | None) -> dict[str, np.ndarray]:
+def _build(data: ImbalancedData, seed: int, folds: int | None,
+           search: tuple[int, tuple[int, int] | None] | None = None) -> dict[str, np.ndarray]:
+    """The splits as arrays: ``folds`` stratified folds (each the test part once), or the
+    single split; with ``search = (k, outer)``, k stratified folds over the training rows of the
+    single split (or of outer fold ``outer = (i, K)``), each the validation part once."""
     from sklearn.model_selection import train_test_split
 
     from orchestrator.data.errors import DataError
-    from orchestrator.data.tabular import Preprocessor, stratified_folds
+    from orchestrator.data.tabular import Preprocessor, inner_folds, stratified_folds
 
     frame, label, path = load_frame(data)
     names = tuple(c for c in frame.columns if c != label)
     raw = frame[list(names)].to_numpy(dtype=np.float64)
     y = frame[label].to_numpy().astype(np.int64)
     x = _log_columns(raw, names, data.log_features, str(path))
-    if folds:
+    if search is not None and search[1] is not None:
+        index, outer = search[1]
+        cuts = [stratified_folds(y, outer, seed, key="tune.nested.folds")[index]]
+    elif folds:
         cuts = stratified_folds(y, folds, seed)
     else:
         try:
@@ -130,17 +137,26 @@ def _build(data: ImbalancedData, seed: int, folds: int | None) -> dict[str, np.n
         except ValueError as exc:  # a class with one row, or a test set smaller than the classes
             raise DataError(f"data.test_size: {data.test_size}: cannot stratify {len(y)} rows: "
                             f"{exc}") from None
+    parts: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]] = [
+        (train_idx, None, test_idx) for train_idx, test_idx in cuts]
+    if search is not None:  # validation = each inner fold of the training rows in turn
+        train_idx, _, test_idx = parts[0]
+        parts = [(train_idx[inner], train_idx[held], test_idx)
+                 for inner, held in inner_folds(y[train_idx], search[0], seed)]
     out: dict[str, np.ndarray] = {"raw": raw, "y": y, "names": np.array(names, dtype=str),
-                                  "label": np.array([label], dtype=str)}
-    for k, (train_idx, test_idx) in enumerate(cuts):
-        val_idx = np.zeros(0, dtype=np.int64)
-        if data.val_size:
-            try:
-                train_idx, val_idx = train_test_split(train_idx, test_size=data.val_size,
-                                                      random_state=seed, stratify=y[train_idx])
-            except ValueError as exc:
-                raise DataError(f"data.val_size: {data.val_size}: cannot stratify "
-                                f"{len(train_idx)} training rows: {exc}") from None
+                                  "label": np.array([label], dtype=str),
+                                  "n_splits": np.array([len(parts)])}
+    for k, (train_idx, val_idx, test_idx) in enumerate(parts):
+        if val_idx is None:
+            val_idx = np.zeros(0, dtype=np.int64)
+            if data.val_size:
+                try:
+                    train_idx, val_idx = train_test_split(
+                        train_idx, test_size=data.val_size, random_state=seed,
+                        stratify=y[train_idx])
+                except ValueError as exc:
+                    raise DataError(f"data.val_size: {data.val_size}: cannot stratify "
+                                    f"{len(train_idx)} training rows: {exc}") from None
         pre = Preprocessor.fit(x[train_idx], names, indicators=data.missing_indicators)
         for part, rows in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
             out[f"x_{part}_{k}"] = pre.transform(x[rows])
@@ -183,6 +199,7 @@ class ImbalancedTask(Task):
     main_metric = "test/average_precision"
     direction = "maximize"
     losses = ("binary_crossentropy", "binary_focal")
+    cv_split = "stratified"
 
     def check(self, data: ImbalancedData, model: ImbalancedModel, loss: ComponentSpec) -> None:
         require_logits(loss, "a logit")
@@ -203,6 +220,14 @@ class ImbalancedTask(Task):
                     + did_you_mean(data.source, BUILTIN))
 
     def prepare(self, data: ImbalancedData, *, seed: int, folds: int | None) -> Prepared:
+        return self._prepare(data, seed, folds, None)
+
+    def prepare_search(self, data: ImbalancedData, *, seed: int, folds: int,
+                       outer: tuple[int, int] | None = None) -> Prepared:
+        return self._prepare(data, seed, None, (folds, outer))
+
+    def _prepare(self, data: ImbalancedData, seed: int, folds: int | None,
+                 search: tuple[int, tuple[int, int] | None] | None) -> Prepared:
         import pandas as pd
 
         from orchestrator.data.cache import cached_arrays
@@ -226,16 +251,20 @@ class ImbalancedTask(Task):
         # the files enter the key by content (sha256), so an edited file gives a new entry
         key = {"version": CACHE_VERSION, "files": files,
                "options": data.model_dump(mode="json"), "seed": seed, "folds": folds}
-        arrays, digest = cached_arrays(CACHE_NAME, key, lambda: _build(data, seed, folds))
+        if search is not None:
+            key["search"] = [search[0], list(search[1]) if search[1] else None]
+        arrays, digest = cached_arrays(CACHE_NAME, key,
+                                       lambda: _build(data, seed, folds, search))
         names = tuple(str(n) for n in arrays["names"])
         splits = []
-        for k in range(folds or 1):
+        numbered = bool(folds or search)
+        for k in range(int(arrays["n_splits"][0])):
             has_val = len(arrays[f"y_val_{k}"]) > 0
             splits.append(Split(
                 arrays[f"x_train_{k}"], arrays[f"y_train_{k}"],
                 arrays[f"x_val_{k}"] if has_val else None,
                 arrays[f"y_val_{k}"] if has_val else None,
-                arrays[f"x_test_{k}"], arrays[f"y_test_{k}"], fold=k if folds else None,
+                arrays[f"x_test_{k}"], arrays[f"y_test_{k}"], fold=k if numbered else None,
                 info={"train_positives": int(arrays[f"y_train_{k}"].sum()),
                       "test_positives": int(arrays[f"y_test_{k}"].sum())}))
         y = arrays["y"]

@@ -28,25 +28,38 @@ def study_tables(experiments: list[ResolvedExperiment], storage: str | None = No
     from orchestrator.redaction import redact
     from orchestrator.tuning.study import study_name
 
+    from orchestrator.config.loader import config_conditions_hold
+    from orchestrator.tuning.splits import outer_folds
+
     tables = []
     for e in experiments:
         if e.tune is None:
             continue
         tune = e.tune
         seed = f" (seed {tune.sampler.seed})" if tune.sampler.seed is not None else ""
-        header = "\n".join((
-            f"Tuning {e.label}: {len(e.backends)} study(ies), "
-            + ", ".join(study_name(e, b) for b in e.backends),
-            f"  {tune.trials} trials each, {tune.direction} {tune.metric}; "
+        names = [study_name(e, b, o) for b in e.backends for o in outer_folds(e)]
+        objective = (f"mean {tune.metric} over {e.folds} folds of the training part"
+                     if e.folds else tune.metric)
+        lines = [
+            f"Tuning {e.label}: {len(names)} study(ies), " + ", ".join(names),
+            f"  {tune.trials} trials each, {tune.direction} {objective}; "
             f"sampler {tune.sampler.name}{seed}, pruner {tune.pruner.name}"
             + (f", at most {tune.timeout:g} s per invocation" if tune.timeout else ""),
-            f"  storage: {redact(storage or tune.storage or 'SQLite under mlruns/')}"))
+            f"  storage: {redact(storage or tune.storage or 'SQLite under mlruns/')}"]
+        if tune.nested:
+            lines.append(f"  nested cross-validation: a study per outer fold ({tune.nested.folds}"
+                         "), each outer fold the test part once")
+        if tune.verdict:
+            lines.append(f"  verdict: the best of each study retrained with "
+                         f"{tune.verdict.seeds} seed(s), scored on the untouched test part")
         table = Table()
         for column in ("parameter", "values", "only when"):
             table.add_column(column)
         for key, dim in tune.space.items():
+            if not config_conditions_hold(dim, tune.space, e.config):
+                continue  # a dimension of another variant's studies
             when = "; ".join(f"{k} is " + " or ".join(str(v) for v in values)
-                             for k, values in dim.when.items())
+                             for k, values in dim.when.items() if k in tune.space)
             table.add_row(escape(key), escape(_distribution(dim)), escape(when or "-"))
-        tables.append(Group(Text(header), table))
+        tables.append(Group(Text("\n".join(lines)), table))
     return tables

@@ -16,8 +16,9 @@ from typing import Any
 
 from orchestrator.config.loader import ResolvedExperiment
 from orchestrator.redaction import redact
+from orchestrator.tuning.splits import Study, check_data, studies
 from orchestrator.tuning.study import (StudyRef, budget_state, grid_space, load_study,
-                                      study_ref, top_up)
+                                      report_steps, study_name, study_ref, top_up)
 from orchestrator.tuning.worker import PARENT_ATTR, work
 
 
@@ -34,22 +35,32 @@ class StudyResult:
     parent_run_id: str | None = None
     epochs_run: int = 0
     best_test: dict[str, float] = field(default_factory=dict)
+    best_trial: int | None = None
+    nested_run_id: str | None = None
+    epochs_budget: int = 0  # epochs the budget would train without pruning
 
 
-def _parent_run(uri: str, exp: ResolvedExperiment, ref: StudyRef, study: Any) -> Any:
-    """The study's parent run: found again by the id the study stores, else created."""
+def _parent_run(uri: str, exp: ResolvedExperiment, ref: StudyRef, study: Any,
+                nested_run_id: str | None = None) -> Any:
+    """The study's parent run: found again by the id the study stores, else created (under
+    nested cross-validation, nested in the run that holds the outer folds' studies)."""
     from orchestrator.tracking.runs import RunLogger, flatten
     from orchestrator.tracking.store import experiment_id
 
     tags = {"orchestrator.kind": "study", "orchestrator.contract.backend": ref.backend,
             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
             "optuna.study_name": ref.name, "optuna.storage": redact(ref.storage_url),
-            "optuna.sampler": exp.tune.sampler.name, "optuna.pruner": exp.tune.pruner.name,
+            "optuna.sampler": exp.tune.sampler.name,
+            "optuna.sampler_seed": exp.tune.sampler.seed, "optuna.pruner": exp.tune.pruner.name,
             "optuna.direction": exp.tune.direction, "optuna.metric": exp.tune.metric,
-            "optuna.budget": exp.tune.trials}
+            "optuna.budget": exp.tune.trials, "orchestrator.variant": exp.variant or "-"}
+    if exp.folds:
+        tags["orchestrator.cv_folds"] = exp.folds
+    if ref.outer is not None:
+        tags["orchestrator.outer_fold"] = ref.outer
     existing = study.user_attrs.get(PARENT_ATTR)
     logger = RunLogger(uri, experiment_id(exp.name, uri), run_name=f"study-{ref.name}",
-                       tags=tags, run_id=existing)
+                       tags=tags, run_id=existing, parent_run_id=nested_run_id)
     if existing is None:
         study.set_user_attr(PARENT_ATTR, logger.run_id)
         logger.log_params({**flatten(exp.config), "backend": ref.backend})
@@ -71,52 +82,101 @@ def _worker_main(exp: ResolvedExperiment, ref: StudyRef, uri: str, deadline: flo
         return -1
 
 
+def enqueued(exp: ResolvedExperiment) -> list[dict[str, Any]]:
+    """The ``tune.enqueue`` points, each cut to the dimensions this variant's studies have."""
+    from orchestrator.config.loader import config_conditions_hold
+
+    space = exp.tune.space
+    return [{k: v for k, v in point.items()
+             if config_conditions_hold(space[k], space, exp.config)} for point in exp.tune.enqueue]
+
+
+def _nested_run(uri: str, exp: ResolvedExperiment, backend: str, storage: str | None) -> str:
+    """Under nested cross-validation, the run that holds one variant and backend's outer-fold
+    studies and their verdict (found again by its tags, else created)."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.tracking.runs import RunLogger, flatten
+    from orchestrator.tracking.store import experiment_id
+
+    group = study_name(exp, backend)
+    experiment = experiment_id(exp.name, uri)
+    found = MlflowClient(uri).search_runs(
+        [experiment], filter_string=f"tags.`orchestrator.kind` = 'nested' and "
+                                    f"tags.`optuna.study_group` = '{group}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    logger = RunLogger(uri, experiment, run_name=f"nested-{group}",
+                       tags={"orchestrator.kind": "nested", "optuna.study_group": group,
+                             "orchestrator.contract.backend": backend,
+                             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
+                             "orchestrator.variant": exp.variant or "-",
+                             "orchestrator.outer_folds": exp.tune.nested.folds,
+                             "optuna.storage": redact(study_ref(exp, backend, storage)
+                                                      .storage_url)})
+    logger.log_params({**flatten(exp.config), "backend": backend})
+    logger.end("FINISHED")
+    return logger.run_id
+
+
 def tune(experiments: list[ResolvedExperiment], *, workers: int = 1, storage: str | None = None,
-         report: Any = print, executor: Any = None) -> list[StudyResult]:
-    """Run every study (one per experiment and backend) to its total budget, its workers where
-    ``executor`` runs them (default: processes on this machine)."""
+         report: Any = print, executor: Any = None, verdict: bool = True) -> list[StudyResult]:
+    """Run every study (one per variant, backend and outer fold) to its total budget, its
+    workers where ``executor`` runs them (default: processes on this machine), then the verdict
+    of every experiment whose studies are all done (``report`` gets its table)."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import fail_stale_trials
+
     from orchestrator.orchestration.executors.base import ExecutorSettings, load_executor
     from orchestrator.orchestration.executors.sharing import check_shared_storage
-    from orchestrator.orchestration.parent import check_data
+    from orchestrator.plugins import manager as plugin_manager
     from orchestrator.tracking.recovery import mark_dead_runs
     from orchestrator.tracking.store import ensure_store, tracking_uri
 
     executor = executor or load_executor(ExecutorSettings())
     if executor.remote:
         executor.check(experiments, tracking_uri())
-        for exp in experiments:
-            for backend in exp.backends:
-                check_shared_storage(executor.name, study_ref(exp, backend, storage).storage_url)
-    check_data([e for e in experiments if not any(p.startswith("data.")
-                                                  for p in e.tune.space)])
+        for item in studies(experiments):
+            check_shared_storage(executor.name, study_ref(item.experiment, item.backend,
+                                                          storage, item.outer).storage_url)
+    tasks = plugin_manager.tasks()
+    check_data(lambda name: tasks.get(name)(), experiments)
     uri = ensure_store()
     mark_dead_runs(uri)
     results = []
-    for exp in experiments:
-        deadline = time.time() + exp.tune.timeout if exp.tune.timeout else None
-        for backend in exp.backends:
-            ref = study_ref(exp, backend, storage)
-            study = load_study(exp, ref, create=True)
-            import warnings
+    done: list[tuple[Study, StudyResult]] = []
+    deadlines: dict[str, float | None] = {}
+    for item in studies(experiments):
+        exp, backend = item.experiment, item.backend
+        if exp.file not in deadlines:
+            deadlines[exp.file] = time.time() + exp.tune.timeout if exp.tune.timeout else None
+        ref = study_ref(exp, backend, storage, item.outer)
+        nested_id = _nested_run(uri, exp, backend, storage) if item.outer is not None else None
+        study = load_study(exp, ref, create=True)
+        warnings.filterwarnings("ignore", category=ExperimentalWarning)
+        fail_stale_trials(study)
+        parent = _parent_run(uri, exp, ref, study, nested_id)
+        grid = grid_space(exp) if exp.tune.sampler.name == "grid" else None
+        added = top_up(study, exp.tune.trials, grid, first=enqueued(exp))
+        counts = budget_state(study)
+        report(f"study {ref.name}: {counts['done']} of {exp.tune.trials} trials done, "
+               f"{added} queued now, {workers} worker(s)")
+        try:
+            _run_workers(exp, ref, uri, workers, deadlines[exp.file], executor)
+        except KeyboardInterrupt as exc:
+            parent.fail(exc, status="KILLED")
+            results.append(finalize(exp, ref, uri, parent, interrupted=True))
+            raise
+        result = finalize(exp, ref, uri, parent)
+        result.nested_run_id = nested_id
+        results.append(result)
+        done.append((item, result))
+    if verdict:
+        from orchestrator.tuning.verdict_run import verdicts
 
-            from optuna.exceptions import ExperimentalWarning
-            from optuna.storages import fail_stale_trials
-
-            warnings.filterwarnings("ignore", category=ExperimentalWarning)
-            fail_stale_trials(study)
-            parent = _parent_run(uri, exp, ref, study)
-            grid = grid_space(exp) if exp.tune.sampler.name == "grid" else None
-            added = top_up(study, exp.tune.trials, grid)
-            counts = budget_state(study)
-            report(f"study {ref.name}: {counts['done']} of {exp.tune.trials} trials done, "
-                   f"{added} queued now, {workers} worker(s)")
-            try:
-                _run_workers(exp, ref, uri, workers, deadline, executor)
-            except KeyboardInterrupt as exc:
-                parent.fail(exc, status="KILLED")
-                results.append(finalize(exp, ref, uri, parent, interrupted=True))
-                raise
-            results.append(finalize(exp, ref, uri, parent))
+        verdicts(done, uri, workers, report)
     return results
 
 
@@ -141,12 +201,14 @@ def join(experiments: list[ResolvedExperiment], storage: str) -> int:
 
     uri = ensure_store()
     ran = 0
-    for exp in experiments:
-        deadline = time.time() + exp.tune.timeout if exp.tune.timeout else None
-        for backend in exp.backends:
-            ref = study_ref(exp, backend, storage)
-            load_study(exp, ref, create=False)  # a clear error if `tune` has not created it
-            ran += run_isolated(_worker_main, exp, ref, uri, deadline)
+    deadlines: dict[str, float | None] = {}
+    for item in studies(experiments):
+        exp = item.experiment
+        if exp.file not in deadlines:
+            deadlines[exp.file] = time.time() + exp.tune.timeout if exp.tune.timeout else None
+        ref = study_ref(exp, item.backend, storage, item.outer)
+        load_study(exp, ref, create=False)  # a clear error if `tune` has not created it
+        ran += run_isolated(_worker_main, exp, ref, uri, deadlines[exp.file])
     return ran
 
 
@@ -160,19 +222,21 @@ def finalize(exp: ResolvedExperiment, ref: StudyRef, uri: str, parent: Any,
 
     study = load_study(exp, ref, create=False)
     counts = budget_state(study)
-    result = StudyResult(exp.name, ref.backend, ref.name, "RUNNING", counts,
+    result = StudyResult(exp.label, ref.backend, ref.name, "RUNNING", counts,
                          parent_run_id=parent.run_id)
     # epochs actually trained (what pruning saves), against the budget's full length
     epochs_run = sum(len(t.intermediate_values) for t in study.trials)
     parent.log_metrics({**{f"trials/{k}": v for k, v in counts.items()},
                         "trials/epochs_run": epochs_run,
-                        "trials/epochs_without_pruning": exp.tune.trials * exp.train.epochs},
+                        "trials/epochs_without_pruning": exp.tune.trials * report_steps(exp)},
                        heartbeat=False)
     result.epochs_run = epochs_run
+    result.epochs_budget = exp.tune.trials * report_steps(exp)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
         best = study.best_trial
         result.best_value, result.best_params = best.value, dict(best.params)
+        result.best_trial = best.number
         best_run = best.user_attrs.get("mlflow_run_id", "")
         held_out = {}
         if best_run:  # the best trial's held-out (test) metrics, for the record

@@ -27,6 +27,7 @@ class StudyRef:
     storage_url: str
     backend: str
     heartbeat: tuple[int, int, int]  # interval, grace, max retries
+    outer: int | None = None  # the outer fold of a nested cross-validation
 
 
 def default_storage() -> str:
@@ -37,17 +38,24 @@ def default_storage() -> str:
     return f"sqlite:///{root / 'optuna.db'}"
 
 
-def study_name(exp: ResolvedExperiment, backend: str) -> str:
-    return f"{exp.tune.study_name or exp.name}-{backend}"
+def study_name(exp: ResolvedExperiment, backend: str, outer: int | None = None) -> str:
+    """``<name>[-<variant>][-outer<i>]-<backend>``: one study per variant of a ``matrix:``,
+    backend and (nested cross-validation) outer fold."""
+    parts = [exp.tune.study_name or exp.name]
+    if exp.variant:
+        parts.append(exp.variant)
+    if outer is not None:
+        parts.append(f"outer{outer}")
+    return "-".join([*parts, backend])
 
 
-
-def study_ref(exp: ResolvedExperiment, backend: str, storage: str | None = None) -> StudyRef:
+def study_ref(exp: ResolvedExperiment, backend: str, storage: str | None = None,
+              outer: int | None = None) -> StudyRef:
     tune = exp.tune
-    name = study_name(exp, backend)
+    name = study_name(exp, backend, outer)
     beat = tune.heartbeat
     return StudyRef(name, storage or tune.storage or default_storage(), backend,
-                    (beat.interval, beat.grace, beat.max_retry))
+                    (beat.interval, beat.grace, beat.max_retry), outer)
 
 
 def open_storage(ref: StudyRef) -> Any:
@@ -124,6 +132,12 @@ def grid_space(exp: ResolvedExperiment) -> dict[str, list[Any]]:
     return grid
 
 
+def report_steps(exp: ResolvedExperiment) -> int:
+    """Steps a full trial reports to the pruner: epochs, times the folds under ``cv:`` (fold f,
+    epoch e is step f * epochs + e)."""
+    return exp.train.epochs * (exp.folds or 1)
+
+
 def make_pruner(exp: ResolvedExperiment) -> Any:
     import optuna
 
@@ -135,7 +149,7 @@ def make_pruner(exp: ResolvedExperiment) -> Any:
                                                       reduction_factor=config.reduction_factor)
     if config.name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=config.min_resource,
-                                              max_resource=exp.train.epochs,
+                                              max_resource=report_steps(exp),
                                               reduction_factor=config.reduction_factor)
     return optuna.pruners.MedianPruner(n_startup_trials=config.n_startup_trials,
                                        n_warmup_steps=config.n_warmup_steps)
@@ -188,17 +202,21 @@ def budget_state(study: Any) -> dict[str, int]:
     return counts
 
 
-def top_up(study: Any, budget: int, grid: dict[str, list[Any]] | None = None) -> int:
+def top_up(study: Any, budget: int, grid: dict[str, list[Any]] | None = None,
+           first: list[dict[str, Any]] | None = None) -> int:
     """Enqueue trials until done + running + waiting == budget; returns how many.
 
     Trials are empty (the sampler fills them in) except for a grid search, whose points are
-    enqueued in order, each once, so the budget is at most the grid's size."""
+    enqueued in order, each once, so the budget is at most the grid's size. ``first`` (the
+    ``tune.enqueue`` points) lead a study that has no trial yet."""
     import itertools
 
     counts = budget_state(study)
     missing = budget - counts["done"] - counts["running"] - counts["waiting"]
     if grid is None:
-        points: Any = ({} for _ in range(max(missing, 0)))
+        fixed = list(first or []) if not study.get_trials(deepcopy=False) else []
+        points: Any = itertools.islice(
+            itertools.chain(fixed, ({} for _ in range(max(missing, 0)))), max(missing, 0))
     else:
         taken = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False)}
         taken |= {tuple(sorted(t.system_attrs.get("fixed_params", {}).items()))

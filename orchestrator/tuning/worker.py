@@ -16,19 +16,27 @@ import warnings
 from typing import Any
 
 from orchestrator.tracking import interrupts
-from orchestrator.config.loader import ResolvedExperiment, set_sample, resolve_variant
+from orchestrator.config.loader import (ResolvedExperiment, config_conditions_hold,
+                                        resolve_variant, set_sample)
 from orchestrator.orchestration.plan import PlannedRun
+from orchestrator.tuning.splits import search_data
 from orchestrator.tuning.study import StudyRef, budget_state, load_study, retry_callback
 
 PARENT_ATTR = "mlflow_parent_run_id"
 
 
-def sample(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
-    """Suggest every dimension whose conditions hold, in declaration order."""
+def sample(trial: Any, space: dict[str, Any], config: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    """Suggest every dimension whose conditions hold, in declaration order. A condition on an
+    earlier dimension reads its sampled value; one on a config path (``loss.name``) reads the
+    variant's resolved ``config``."""
     values: dict[str, Any] = {}
     for path, dim in space.items():
-        if any(values.get(c, _ABSENT) not in allowed for c, allowed in dim.when.items()):
+        if any(values.get(c, _ABSENT) not in allowed for c, allowed in dim.when.items()
+               if c in space):
             continue  # a branch this trial did not take: the parameter does not exist
+        if config is not None and not config_conditions_hold(dim, space, config):
+            continue  # a dimension of other variants
         if dim.type == "categorical":
             values[path] = trial.suggest_categorical(path, list(dim.choices))
         elif dim.type == "int":
@@ -48,8 +56,11 @@ def trial_experiment(exp: ResolvedExperiment, backend: str, number: int,
     config = copy.deepcopy(exp.raw)
     for path, value in values.items():
         set_sample(config, path, value, exp.file)
-    return resolve_variant(f"{exp.file} (trial {number})", exp.file, exp.name,
-                           f"trial-{number}", config, (backend,))
+    import dataclasses
+
+    resolved = resolve_variant(f"{exp.file} (trial {number})", exp.file, exp.name,
+                               f"trial-{number}", config, (backend,))
+    return dataclasses.replace(resolved, tune=exp.tune)
 
 
 def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool = False,
@@ -66,9 +77,8 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
     parent_run_id = study.user_attrs.get(PARENT_ATTR)
     task = plugin_manager.tasks().get(exp.task)()
     backend = plugin_manager.backends().load(ref.backend)
-    seed = exp.seeds[0]
     data_tuned = any(path.startswith("data.") for path in exp.tune.space)
-    prepared = None if data_tuned else task.prepare(exp.data, seed=seed, folds=None)
+    prepared = None if data_tuned else search_data(task, exp, ref.outer)
     ran = 0
     while deadline is None or time.time() < deadline:
         with interrupts.shielded():
@@ -102,7 +112,7 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
 
     try:
         with interrupts.shielded():
-            values = sample(trial, exp.tune.space)
+            values = sample(trial, exp.tune.space, exp.config)
     except Exception as exc:  # e.g. a sampler that cannot handle the space: fail, go on
         with interrupts.shielded():
             trial.set_user_attr("fail_reason", f"sampling: {type(exc).__name__}: {exc}"[:1000])
@@ -125,32 +135,42 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
     with interrupts.shielded():
         trial.set_user_attr("mlflow_run_id", logger.run_id)
     metric = exp.tune.metric
-    pruned_at: list[int] = []
+    pruned_at: list[tuple[int, int, int]] = []  # (step, fold, epoch)
 
-    def report(entry: Any) -> None:
-        if metric not in entry.metrics:
-            raise KeyError(f"tune.metric {metric!r} is not reported per epoch; reported: "
-                           f"{', '.join(sorted(entry.metrics))}")
-        with interrupts.shielded():
-            trial.report(entry.metrics[metric], entry.epoch)
-            prune = trial.should_prune()
-        if prune:
-            pruned_at.append(entry.epoch)
-            raise optuna.TrialPruned(f"pruned at epoch {entry.epoch}")
+    def reporter(fold: int, n_folds: int) -> Any:
+        """Per epoch: report to the pruner at step fold * epochs + epoch (fold 0 without
+        cv:), so trials are compared on the same fold and epoch."""
+        def report(entry: Any) -> None:
+            if metric not in entry.metrics:
+                raise KeyError(f"tune.metric {metric!r} is not reported per epoch; reported: "
+                               f"{', '.join(sorted(entry.metrics))}")
+            step = fold * exp.train.epochs + entry.epoch
+            with interrupts.shielded():
+                trial.report(entry.metrics[metric], step)
+                prune = trial.should_prune()
+            if prune:
+                pruned_at.append((step, fold, entry.epoch))
+                where = f"fold {fold} of {n_folds}, " if n_folds > 1 else ""
+                raise optuna.TrialPruned(f"pruned at {where}epoch {entry.epoch}")
+        return report
 
     try:
         trial_exp = trial_experiment(exp, ref.backend, trial.number, values)
         logger.log_params({**flatten(trial_exp.config), "seed": exp.seeds[0],
                            "backend": ref.backend})
-        data = prepared or task.prepare(trial_exp.data, seed=exp.seeds[0], folds=None)
+        data = prepared or search_data(task, trial_exp, ref.outer)
         if logger.run_id and data.table is not None and prepared is None:
             logger.log_input(data.table, name=f"{exp.task}-data", source=data.source,
                              digest=data.digest)
         run = PlannedRun(trial_exp, ref.backend, exp.seeds[0])
-        metrics = train_and_evaluate(run, task, backend, data, data.splits[0], logger,
-                                      interactive, log_model_uri=None,
-                                      extra_callbacks=(report,))
-        value = metrics.get(metric)
+        if len(data.splits) == 1:
+            metrics = train_and_evaluate(run, task, backend, data, data.splits[0], logger,
+                                          interactive, log_model_uri=None,
+                                          extra_callbacks=(reporter(0, 1),))
+            value = metrics.get(metric)
+        else:
+            value = _cross_validated(run, task, backend, data, logger, uri, trial, metric,
+                                     reporter, interactive)
         if value is None or not math.isfinite(value):
             raise FloatingPointError(f"objective {metric} is {value}")
         with interrupts.shielded():
@@ -158,8 +178,12 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
             study.tell(trial, value)
             logger.end("FINISHED")
     except optuna.TrialPruned:
+        step, fold, epoch = pruned_at[-1] if pruned_at else ("?", "?", "?")
+        tags = {"optuna.pruned_at_epoch": epoch, "optuna.pruned_at_step": step}
+        if exp.folds:
+            tags["optuna.pruned_at_fold"] = fold
         with interrupts.shielded():
-            logger.set_tags({"optuna.pruned_at_epoch": pruned_at[-1] if pruned_at else "?"})
+            logger.set_tags(tags)
             logger.end("KILLED")
             study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt as exc:
@@ -177,6 +201,54 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
             trial.set_user_attr("fail_reason", reason[:1000])
             logger.fail(exc)
             study.tell(trial, state=TrialState.FAIL)
+
+
+def _cross_validated(run: PlannedRun, task: Any, backend: Any, data: Any, logger: Any, uri: str,
+                     trial: Any, metric: str, reporter: Any, interactive: bool) -> float:
+    """One nested run per fold under the trial's run; the objective is the mean of the folds'
+    ``metric`` (at the epoch whose weights were kept). The trial's run holds every fold's value
+    (``fold/<metric>``, step = fold) and their mean and standard deviation (``cv/``)."""
+    import numpy as np
+    import optuna
+
+    from orchestrator.orchestration.trainer import train_and_evaluate
+    from orchestrator.tracking.runs import RunLogger
+
+    parent = logger.client.get_run(logger.run_id)
+    base = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
+    values = []
+    for fold, split in enumerate(data.splits):
+        child = RunLogger(uri, parent.info.experiment_id, run_name=f"trial-{trial.number}-fold{fold}",
+                          tags={**base, "orchestrator.kind": "fold", "orchestrator.fold": fold},
+                          parent_run_id=logger.run_id)
+        try:
+            metrics = train_and_evaluate(run, task, backend, data, split, child, interactive,
+                                          log_model_uri=None, artifacts=False,
+                                          extra_callbacks=(reporter(fold, len(data.splits)),))
+        except optuna.TrialPruned:
+            with interrupts.shielded():
+                child.set_tags({"optuna.pruned": "true"})
+                child.end("KILLED")
+            raise
+        except BaseException as exc:
+            with interrupts.shielded():
+                child.fail(exc, status="KILLED" if isinstance(exc, KeyboardInterrupt)
+                           else "FAILED")
+            raise
+        value = metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            with interrupts.shielded():
+                child.end("FAILED")
+            raise FloatingPointError(f"objective {metric} is {value} in fold {fold}")
+        values.append(value)
+        with interrupts.shielded():
+            child.end("FINISHED")
+            logger.log_metrics({f"fold/{metric}": value}, step=fold, heartbeat=False)
+    array = np.array(values)
+    with interrupts.shielded():
+        logger.log_metrics({f"cv/{metric}_mean": float(array.mean()),
+                            f"cv/{metric}_std": float(array.std())}, heartbeat=False)
+    return float(array.mean())
 
 
 def _close_dead_run(uri: str, run_id: str | None, retry_number: int) -> None:
