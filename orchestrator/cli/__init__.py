@@ -10,9 +10,9 @@ import argparse
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.cli import experiments, parity, plugins, server, tuning, ui
+from orchestrator.cli import compare, experiments, parity, plugins, server, tuning, ui
 
-COMMAND_MODULES = (plugins, parity, experiments, tuning, ui, server)
+COMMAND_MODULES = (plugins, parity, experiments, compare, tuning, ui, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

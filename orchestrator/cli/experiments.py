@@ -55,8 +55,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     import time
 
-    from orchestrator.comparison.summary_run import log_summaries
-    from orchestrator.comparison.terminal import outcome_line, summary_table
+    from orchestrator.comparison.terminal import outcome_line
     from orchestrator.orchestration.executors.base import ExecutorError, load_executor
     from orchestrator.orchestration.parent import Schedule, default_jobs, run_experiments
     from orchestrator.orchestration.plan import make_plan
@@ -81,14 +80,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                                                   highlight=False))
     except (*input_errors(), ExecutorError) as error:
         return bad_input(error)
-    from orchestrator.tracking.store import tracking_uri
-
-    summaries = log_summaries(tracking_uri(), plan, outcomes)
-    console.print(summary_table(outcomes))
-    if outcomes:
-        schedule = Schedule.of(outcomes, min(jobs, len(plan)), time.perf_counter() - began)
-        console.print(schedule.line(), highlight=False)
-        _log_schedule(tracking_uri(), summaries, schedule)
+    schedule = Schedule.of(outcomes, min(jobs, len(plan)), time.perf_counter() - began) \
+        if outcomes else None
+    _close(console, experiments, plan, outcomes, schedule)
     if len(outcomes) < len(plan) or any(o.status == "KILLED" for o in outcomes):
         console.print(f"interrupted: {len(outcomes)} of {len(plan)} run(s) done or stopped")
         return 130
@@ -114,18 +108,42 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
                    help="slurm: the time limit of each job")
 
 
-def _log_schedule(uri: str, summary_ids: list[str], schedule) -> None:
-    """The invocation's wall time against its ideal, on each summary run."""
-    import time
+def _close(console, experiments, plan, outcomes, schedule) -> None:
+    """Describe the experiments in MLflow, then the closing table: with more than one backend
+    the comparison (backends as columns, one row per variant and metric; logged as each
+    experiment's ``comparison`` run, with the invocation's schedule as tags), else one row per
+    run; then the schedule line (wall time against the ideal)."""
+    from orchestrator.comparison.terminal import summary_table
+    from orchestrator.tracking.store import describe_experiment, experiment_id, tracking_uri
 
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
+    uri = tracking_uri()
+    labels = {o.label for o in outcomes if o.run_id}
+    started = {run.experiment.name for run in plan if run.label in labels}
+    for exp in {e.name: e for e in experiments if e.name in started}.values():
+        describe_experiment(uri, experiment_id(exp.name, uri),
+                            str(exp.raw.get("description") or ""))
+    finished = [o.run_id for o in outcomes if o.status == "FINISHED" and o.run_id]
+    if len({run.backend for run in plan}) < 2 or not finished:
+        console.print(summary_table(outcomes))
+        if schedule is not None:
+            console.print(schedule.line(), highlight=False)
+        return
+    from orchestrator.comparison.analysis import compare
+    from orchestrator.comparison.comparison_run import log_comparison
+    from orchestrator.comparison.readback import select_outcomes
+    from orchestrator.comparison.report import build_section
+    from orchestrator.comparison.terminal import print_comparison
 
-    client = MlflowClient(uri)
-    now = int(time.time() * 1000)
-    for run_id in summary_ids:
-        client.log_batch(run_id, metrics=[Metric(k, v, now, 0)
-                                          for k, v in schedule.metrics().items()])
+    comparison = compare(select_outcomes(finished, uri))
+    print_comparison(console, comparison, only_metrics=True)
+    tags = {f"orchestrator.{k.replace('/', '.')}": f"{v:g}"
+            for k, v in (schedule.metrics().items() if schedule is not None else ())}
+    for exp in comparison.experiments:
+        log_comparison(build_section(exp, comparison), comparison, uri, extra_tags=tags)
+    if schedule is not None:
+        console.print(schedule.line(), highlight=False)
+    console.print("more: orchestrator compare FILE... (agreement, speed, --html report)",
+                  highlight=False)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

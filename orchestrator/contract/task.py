@@ -70,6 +70,9 @@ class Evaluation:
     figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib figure
     texts: dict[str, str] = field(default_factory=dict)  # artifact path -> text
     tables: dict[str, Any] = field(default_factory=dict)  # artifact path -> DataFrame
+    # metrics that have no value, and why (e.g. a threshold never reached): recorded as
+    # ``orchestrator.no_value.<key>`` tags instead of a NaN metric
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 def require_logits(loss: ComponentSpec, output: str = "logits") -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,9 +18,29 @@ def _pyplot():
     return plt
 
 
+_pyplot = pyplot  # the former name
+
+
+def integer_epochs(ax: Any) -> None:
+    """Whole-number ticks on the x axis (epochs, trials): no 2.5th epoch."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def titled(figure: Any, label: str) -> Any:
+    """Name the run (experiment, variant, backend, seed) above a task's figure, keeping the
+    figure's own titles; returns the figure."""
+    existing = figure.get_suptitle()
+    if label not in existing:
+        figure.suptitle(f"{label}: {existing}" if existing else label, fontsize=9)
+        figure.tight_layout()
+    return figure
+
+
 def learning_curves(history: Mapping[str, Sequence[float]], title: str = "") -> Any:
     """Every per-epoch metric, losses on the left axis group, the rest on the right."""
-    plt = _pyplot()
+    plt = pyplot()
     losses = {k: v for k, v in history.items() if k.endswith("loss")}
     others = {k: v for k, v in history.items() if not k.endswith("loss")}
     fig, axes = plt.subplots(1, 2 if others else 1, figsize=(11 if others else 6, 4),
@@ -30,6 +51,7 @@ def learning_curves(history: Mapping[str, Sequence[float]], title: str = "") -> 
             ax.plot(range(1, len(values) + 1), values, marker="." if len(values) < 40 else None,
                     label=key)
         ax.set_xlabel("epoch")
+        integer_epochs(ax)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         if group:
@@ -41,7 +63,7 @@ def learning_curves(history: Mapping[str, Sequence[float]], title: str = "") -> 
 
 def confusion_matrix(matrix: np.ndarray, labels: Sequence[str], title: str = "") -> Any:
     """A confusion matrix with counts, rows = true class, normalized colours per row."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(labels)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
     rows = matrix.sum(axis=1, keepdims=True)
@@ -62,13 +84,15 @@ def confusion_matrix(matrix: np.ndarray, labels: Sequence[str], title: str = "")
 def curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str,
            ylabel: str, title: str = "", logy: bool = False) -> Any:
     """Several named (x, y) curves on one axis (comparisons across variants or backends)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, (x, y) in series.items():
         ax.plot(x, y, label=name)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
+    if xlabel == "epoch":
+        integer_epochs(ax)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)

@@ -9,6 +9,7 @@ every epoch's metrics with system metrics, evaluates, and logs plots, texts, tab
 
 from __future__ import annotations
 
+import re
 import resource
 import time
 
@@ -35,6 +36,12 @@ def training_seconds(logger) -> tuple[float, float]:
 def _add_training_seconds(logger, wall: float, cpu: float) -> None:
     before = training_seconds(logger)
     logger.training_seconds = (before[0] + wall, before[1] + cpu)
+
+
+def model_name(run) -> str:
+    """The logged model's name: experiment, variant and backend (MLflow allows no / : . % " ')."""
+    parts = [run.experiment.name, run.experiment.variant, run.backend]
+    return re.sub(r"[/:.%\"' ]+", "_", "-".join(p for p in parts if p))
 
 
 def cross_validate(run, task, backend, prepared, logger, uri: str, display: bool | Sink
@@ -69,7 +76,7 @@ def train_and_evaluate(run, task, backend, prepared, split, logger, display: boo
     evaluation metrics; ``extra_callbacks`` see every epoch (tuning reports and prunes).
     ``artifacts=False`` logs metrics only (no plots, texts or tables: a search's folds)."""
     from orchestrator.canonical.initializers import init_weights
-    from orchestrator.evaluation.plots import learning_curves
+    from orchestrator.evaluation.plots import learning_curves, titled
     from orchestrator.orchestration.progress import EpochProgress
     from orchestrator.contract.loop import Batches, EpochResult, fit
 
@@ -134,11 +141,14 @@ def train_and_evaluate(run, task, backend, prepared, split, logger, display: boo
         stopper.restore()
     evaluation = task.evaluate(model, split, prepared, exp.loss, history)
     epochs_run = len(history.get("train/loss", [])) or 1
-    logger.log_metrics(evaluation.metrics, step=epochs_run)
+    # a key also logged per epoch (val/...) is already at this step: never log a step twice
+    logger.log_metrics({k: v for k, v in evaluation.metrics.items() if k not in history},
+                       step=epochs_run, missing=evaluation.missing)
     if artifacts:
-        logger.log_figure(learning_curves(history, title=run.label), "plots/learning_curves.png")
+        label = run.label + (f" fold {split.fold}" if split.fold is not None else "")
+        logger.log_figure(learning_curves(history, title=label), "plots/learning_curves.png")
         for path, figure in evaluation.figures.items():
-            logger.log_figure(figure, path)
+            logger.log_figure(titled(figure, label), path)
         for path, text in evaluation.texts.items():
             logger.log_text(text, path)
         for path, frame in evaluation.tables.items():
@@ -152,7 +162,8 @@ def train_and_evaluate(run, task, backend, prepared, split, logger, display: boo
         from orchestrator.tracking.model_logging import log_model
 
         example = split.x_test[:4]
-        if log_model(log_model_uri, logger.run_id, backend, model, example):
+        if log_model(log_model_uri, logger.run_id, backend, model, example,
+                     name=model_name(run), step=epochs_run):
             logger.status = "FINISHED"  # ended by MLflow's active-run context
     # per-epoch metrics at the epoch whose weights were kept, then the evaluation's
     kept = stopper.best_epoch - 1 if stopper and stopper.best_weights is not None else -1

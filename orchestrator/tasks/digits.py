@@ -17,7 +17,8 @@ from pydantic import Field
 
 from orchestrator.canonical import networks
 from orchestrator.canonical.catalogue import ComponentSpec
-from orchestrator.evaluation.metrics import epochs_to_threshold, multiclass, predict_in_batches
+from orchestrator.evaluation.metrics import (epochs_to_threshold, multiclass, predict_in_batches,
+                                             validation_accuracy)
 from orchestrator.canonical.specs import ModelSpec
 from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task, require_logits
 
@@ -68,16 +69,26 @@ class DigitsTask(Task):
     def check(self, data, model, loss: ComponentSpec) -> None:
         require_logits(loss)
 
+    def epoch_metrics(self, model, split: Split, prepared: Prepared,
+                      loss: ComponentSpec) -> dict[str, float]:
+        return validation_accuracy(model, split)  # the main metric's curve
+
     def evaluate(self, model, split: Split, prepared: Prepared, loss: ComponentSpec,
                  history: Mapping[str, list[float]]) -> Evaluation:
         from orchestrator.evaluation.plots import confusion_matrix
 
         predicted = predict_in_batches(model, split.x_test).argmax(axis=-1)
         metrics, matrix = multiclass(split.y_test, predicted, CLASSES, "test")
-        metrics["train/epochs_to_threshold"] = epochs_to_threshold(
-            history.get("train/loss", []), prepared.meta["loss_threshold"])
+        losses, threshold = history.get("train/loss", []), prepared.meta["loss_threshold"]
+        reached = epochs_to_threshold(losses, threshold)
+        missing = {}
+        if reached == reached:
+            metrics["train/epochs_to_threshold"] = reached
+        else:
+            missing["train/epochs_to_threshold"] = (f"train/loss never reached {threshold} in "
+                                                    f"{len(losses)} epoch(s)")
         figure = confusion_matrix(matrix, [str(c) for c in range(CLASSES)], "digits: test")
-        return Evaluation(metrics, {"plots/confusion_matrix.png": figure})
+        return Evaluation(metrics, {"plots/confusion_matrix.png": figure}, missing=missing)
 
 
 def digits_prepared(test_size: float, val_size: float, *, seed: int, folds: int | None,

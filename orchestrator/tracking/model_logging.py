@@ -25,11 +25,14 @@ from orchestrator.tracking.interrupts import shielded
 
 
 def log_model(uri: str, run_id: str, backend: Backend, model: BackendModel,
-              example: np.ndarray) -> str:
-    """Log ``model`` under the run's ``model`` artifact path and finish the run (MLflow's model
-    logging needs the run active, and leaving the active-run context ends it as FINISHED: call
-    this last). Returns the flavour used: the backend's, or ``"python_function"`` for the
-    generic canonical pyfunc of a backend without one."""
+              example: np.ndarray, *, name: str = "model", step: int = 0) -> str:
+    """Log ``model`` as an MLflow LoggedModel called ``name`` (the runs name it after
+    experiment, variant and backend) and finish the run (MLflow's model logging needs the run
+    active, and leaving the active-run context ends it as FINISHED: call this last). The run's
+    metrics at ``step`` (the last epoch's and the evaluation's) are linked to the model, so the
+    UI's model page shows them; the run's tag ``orchestrator.model_uri`` says where the model
+    is (``models:/<model id>``). Returns the flavour used: the backend's, or
+    ``"python_function"`` for the generic canonical pyfunc of a backend without one."""
     import importlib
     import tempfile
     import warnings
@@ -52,17 +55,19 @@ def log_model(uri: str, run_id: str, backend: Backend, model: BackendModel,
 
                 data = canonical_model.save(Path(folder) / "canonical", model.spec,
                                             model.get_weights())
-                mlflow.pyfunc.log_model(name="model", loader_module=canonical_model.__name__,
-                                        data_path=str(data), signature=signature,
-                                        pip_requirements=[f"numpy=={np.__version__}"])
-                return "python_function"
-            flavor_module: Any = importlib.import_module(f"mlflow.{flavor}")
-            requirements = [f"{name}=={version}" for name, version in
-                            backend.framework_versions().items()]
-            flavor_module.log_model(model.native, name="model", signature=signature,
-                                    pip_requirements=requirements,
-                                    **dict(backend.mlflow_options))
-    return flavor
+                info = mlflow.pyfunc.log_model(
+                    name=name, loader_module=canonical_model.__name__, data_path=str(data),
+                    signature=signature, pip_requirements=[f"numpy=={np.__version__}"],
+                    step=step)
+            else:
+                flavor_module: Any = importlib.import_module(f"mlflow.{flavor}")
+                requirements = [f"{package}=={version}" for package, version in
+                                backend.framework_versions().items()]
+                info = flavor_module.log_model(model.native, name=name, signature=signature,
+                                               pip_requirements=requirements, step=step,
+                                               **dict(backend.mlflow_options))
+            mlflow.set_tag(MODEL_URI_TAG, f"models:/{info.model_id}")
+    return flavor or "python_function"
 
 
 @contextlib.contextmanager
@@ -91,4 +96,5 @@ def _log_example(uri: str, run_id: str, example: np.ndarray, predictions: np.nda
 
 
 EXAMPLE_FILE = "model_example.npz"
+MODEL_URI_TAG = "orchestrator.model_uri"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import time
 import traceback
 import warnings
@@ -21,6 +22,7 @@ from orchestrator.tracking.recovery import HEARTBEAT_TAG, identity_tags
 MAX_PARAMS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
 PARAM_VALUE_LIMIT = 6000
+NO_VALUE_TAG = "orchestrator.no_value"
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -104,13 +106,22 @@ class RunLogger:
             self.client.log_batch(self.run_id, params=items[start:start + MAX_PARAMS_PER_BATCH])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None,
-                    heartbeat: bool = True) -> None:
-        """All of one step's metrics in one call (and the heartbeat tag with them)."""
+                    heartbeat: bool = True, missing: Mapping[str, str] | None = None) -> None:
+        """All of one step's metrics in one call (and the heartbeat tag with them). A value
+        that is not a finite number is not logged: the tag ``orchestrator.no_value.<key>``
+        says why (``missing[key]`` if given), so charts never show NaN."""
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        reasons = dict(missing or {})
+        items = []
+        for key, value in metrics.items():
+            if math.isfinite(float(value)):
+                items.append(Metric(key, float(value), now, step or 0))
+            else:
+                reasons.setdefault(key, f"no finite value ({float(value)})")
         tags = [RunTag(HEARTBEAT_TAG, str(int(time.time())))] if heartbeat else []
+        tags += [RunTag(f"{NO_VALUE_TAG}.{key}", why[:5000]) for key, why in reasons.items()]
         for start in range(0, max(len(items), 1), MAX_METRICS_PER_BATCH):
             self.client.log_batch(self.run_id, metrics=items[start:start + MAX_METRICS_PER_BATCH],
                                   tags=tags if start == 0 else [])

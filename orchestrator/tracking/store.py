@@ -15,6 +15,13 @@ import os
 from pathlib import Path
 
 MLRUNS_ENV = "ORCHESTRATOR_MLRUNS"
+# What the MLflow UI reads as an experiment's description, and its kind. MLflow 3.17/3.18's own
+# UI takes the kind from its GenAI / machine-learning switch (the ``workflowType`` URL parameter,
+# else the browser's last choice, GenAI by default) and ignores the tag; ``runs_url`` opens the
+# training runs directly. The tag still says what these experiments are.
+DESCRIPTION_TAG = "mlflow.note.content"
+KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
 
 
 def mlruns_root() -> Path:
@@ -66,9 +73,32 @@ def experiment_id(name: str, uri: str) -> str:
             client.restore_experiment(found.experiment_id)
         return found.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_location(uri))
+        return client.create_experiment(name, artifact_location=artifact_location(uri),
+                                        tags={KIND_TAG: TRAINING_KIND})
     except MlflowException:  # created meanwhile by another process
         found = client.get_experiment_by_name(name)
         if found is None:
             raise
         return found.experiment_id
+
+
+def describe_experiment(uri: str, experiment_id: str, description: str) -> None:
+    """Make the experiment file's ``description`` the experiment's description in the UI (and
+    mark it as a training experiment); nothing is written when both are already there."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.tracking.interrupts import ShieldedClient
+
+    client = ShieldedClient(MlflowClient(uri))
+    tags = client.get_experiment(experiment_id).tags
+    wanted = {KIND_TAG: TRAINING_KIND}
+    if description.strip():
+        wanted[DESCRIPTION_TAG] = description.strip()
+    for key, value in wanted.items():
+        if tags.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
+
+
+def runs_url(base: str, experiment_id: str) -> str:
+    """The UI address of an experiment's training runs (not its GenAI overview)."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
