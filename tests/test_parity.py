@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
+from mlflow.tracking import MlflowClient
 
 from orchestrator.canonical import catalogue, networks
-from orchestrator.comparison import parity
 from orchestrator.plugins import manager as plugin_manager
 from orchestrator.canonical.initializers import init_weights
 from orchestrator.canonical.specs import trainable_names
@@ -98,12 +104,116 @@ def test_backpropagation_agrees(backends, spec_id: str) -> None:
     assert_weights_close(tf_result.grad_weights, torch_result.grad_weights, 1e-8, "d/dweights")
 
 
-def test_training_runs_in_separate_processes_follow_the_same_trajectory() -> None:
-    """`orchestrator parity`: each backend in its own process, same weights and batches."""
-    runs = parity.run(BACKENDS, epochs=2, batch_size=64, norm="batch", optimizer="adam",
-                      dtype="float64")
-    torch_run, tf_run = runs
-    np.testing.assert_allclose(tf_run.losses, torch_run.losses, rtol=1e-6)
-    assert tf_run.val_accuracy == torch_run.val_accuracy
-    assert torch_run.losses[1] < torch_run.losses[0]
-    assert parity.max_weight_difference(tf_run, torch_run) < 1e-5
+# --- orchestrator parity: any experiment file, one process per backend, exit 1 on disagreement
+
+PARITY_FILE = {
+    "name": "parity-check",
+    "task": "digits",
+    "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+    "optimizer": {"name": "adam", "lr": 0.01},
+    "train": {"epochs": 5, "batch_size": 128},
+    "backends": ["torch", "tensorflow"],
+}
+
+# A backend that is deliberately wrong: it declares every optimizer, trains with plain SGD.
+SGD_ONLY_PLUGIN = """
+from orchestrator import hookimpl
+from orchestrator.canonical import catalogue
+from orchestrator.plugins.registry import BackendInfo
+
+@hookimpl
+def orchestrator_add_backends(registry):
+    registry.add_backend(BackendInfo(
+        name="sgdonly", loader="sgdonly_backend:SgdOnlyBackend",
+        components=catalogue.all_names(), distributions=("torch",),
+        summary="broken on purpose: every optimizer is plain SGD"))
+"""
+SGD_ONLY_BACKEND = """
+from orchestrator.canonical import catalogue
+from orchestrator_torch.backend import TorchBackend
+
+class SgdOnlyBackend(TorchBackend):
+    name = "sgdonly"
+
+    def training_session(self, model, loss, optimizer, *, n_train):
+        sgd = catalogue.resolve("optimizer", "sgd", {"lr": optimizer.params["lr"]})
+        return super().training_session(model, loss, sgd, n_train=n_train)
+"""
+
+
+def _parity(tmp_path: Path, *args: str, extra_path: Path | None = None
+            ) -> subprocess.CompletedProcess:
+    path = tmp_path / "parity.yaml"
+    path.write_text(yaml.safe_dump(PARITY_FILE))
+    env = {**os.environ, "ORCHESTRATOR_MLRUNS": str(tmp_path / "mlruns")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-m", "orchestrator", "parity", str(path), *args],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+def _parity_run(root: Path):
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("parity-check")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("orchestrator.kind") == "parity")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return client, parent, children
+
+
+def test_parity_of_the_builtin_backends_passes_and_is_logged(tmp_path: Path) -> None:
+    done = _parity(tmp_path, "--epochs", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "agree within rtol 0.001" in done.stdout
+    client, parent, children = _parity_run(tmp_path / "mlruns")
+    assert parent.data.tags["orchestrator.parity"] == "agree"
+    assert sorted(r.data.tags["orchestrator.backend"] for r in children) == ["tensorflow",
+                                                                            "torch"]
+    losses = {r.data.tags["orchestrator.backend"]:
+              [m.value for m in client.get_metric_history(r.info.run_id, "train/loss")]
+              for r in children}
+    assert len(losses["torch"]) == 2 and losses["torch"][1] < losses["torch"][0]
+    np.testing.assert_allclose(losses["tensorflow"], losses["torch"], rtol=1e-9)
+    assert all(r.data.params["train.dtype"] == "float64" for r in children)
+    table = client.download_artifacts(parent.info.run_id, "tables/parity.csv")
+    assert "tensorflow rel. diff" in Path(table).read_text()
+    for value in losses["torch"]:  # the printed table holds the logged values
+        assert f"{value:.10f}" in done.stdout
+
+
+def test_parity_fails_on_a_backend_that_ignores_the_optimizer(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    info = site / "sgdonly-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sgdonly\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[orchestrator]\nsgdonly = sgdonly_plugin\n")
+    (site / "sgdonly_plugin.py").write_text(SGD_ONLY_PLUGIN)
+    (site / "sgdonly_backend.py").write_text(SGD_ONLY_BACKEND)
+    done = _parity(tmp_path, "--epochs", "1", "--backends", "torch", "sgdonly",
+                   extra_path=site)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "DISAGREE" in done.stdout and "over rtol 0.001 from epoch 1" in done.stdout
+    _, parent, _ = _parity_run(tmp_path / "mlruns")
+    assert parent.data.tags["orchestrator.parity"] == "disagree"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--backends", "torch", "tensorflw"], "did you mean 'tensorflow'"),
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1, got 0"),
+    (["--epochs", "-1"], "--epochs must be a whole number >= 1, got -1"),
+    (["--rtol", "0"], "--rtol must be a number > 0"),
+])
+def test_parity_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, monkeypatch, args,
+                                                 words) -> None:
+    from orchestrator.cli import main
+
+    monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(tmp_path / "mlruns"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    path = tmp_path / "parity.yaml"
+    path.write_text(yaml.safe_dump(PARITY_FILE))
+    assert main(["parity", str(path), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err, err
+    assert not (tmp_path / "mlruns").exists()

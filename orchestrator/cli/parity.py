@@ -1,72 +1,92 @@
-"""``parity``: one network trained on several backends from the same weights and batches."""
+"""``parity``: an experiment trained on every backend from the same weights and batches; the
+per-epoch loss differences, logged to MLflow; exit status 1 when the backends disagree."""
 
 from __future__ import annotations
 
 import argparse
 
-from orchestrator.canonical import catalogue
-from orchestrator.cli.common import bad_input
+from orchestrator.cli.common import bad_input, input_errors, make_console
+
+EXIT_DISAGREE = 1
+
+
+def _check_counts(args: argparse.Namespace) -> str | None:
+    for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            return f"{option} must be a whole number >= 1, got {value}"
+    if not args.rtol > 0:
+        return f"--rtol must be a number > 0, got {args.rtol:g}"
+    return None
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from orchestrator.comparison import parity
-    from orchestrator.plugins import manager as plugin_manager
+    from orchestrator.comparison.tables import TextTable, to_rich
+    from orchestrator.orchestration.parent import check_data
     from orchestrator.plugins.registry import RegistryError
+    from orchestrator.tracking.store import ensure_store
 
-    registry = plugin_manager.backends()
-    backends = tuple(args.backends or registry.available_names())
+    problem = _check_counts(args)
+    if problem:
+        return bad_input(ValueError(problem))
     try:
-        for name in backends:
-            registry.check_available(name)  # unknown names fail here, with the closest match
-    except RegistryError as error:
+        experiments, extra = parity.load(args.file, args.override or [], epochs=args.epochs,
+                                         dtype=args.dtype, batch_size=args.batch_size,
+                                         backends=args.backends)
+        if len(experiments[0].backends) < 2:
+            return bad_input(ValueError(f"{args.file}: parity needs two backends or more, "
+                                        f"got {', '.join(experiments[0].backends)}"))
+        check_data(experiments)
+    except (*input_errors(), RegistryError) as error:
         return bad_input(error)
-    console = Console()
-    console.print(f"Training the lecture's normalization network (64 -> 64 -> 32 -> 10, "
-                  f"{args.norm} norm) on scikit-learn digits with {args.optimizer}, "
-                  f"{args.epochs} epochs, batch {args.batch_size}, seed {args.seed}, {args.dtype}, "
-                  f"on {', '.join(backends)}: same initial weights, same batches, one process "
-                  "per backend.", highlight=False)
-    runs = parity.run(backends, norm=args.norm, optimizer=args.optimizer, epochs=args.epochs,
-                      batch_size=args.batch_size, seed=args.seed, dtype=args.dtype)
-    table = Table(title="train/loss and val/accuracy per epoch", title_justify="left")
-    table.add_column("epoch", justify="right")
-    for run in runs:
-        table.add_column(f"{run.backend} loss", justify="right")
-        table.add_column(f"{run.backend} val acc", justify="right")
-    for epoch in range(args.epochs):
-        cells = []
-        for run in runs:
-            cells += [f"{run.losses[epoch]:.6f}", f"{run.val_accuracy[epoch]:.4f}"]
-        table.add_row(str(epoch + 1), *cells)
-    console.print(table)
-    for run in runs:
-        versions = ", ".join(f"{k} {v}" for k, v in run.versions.items())
-        console.print(f"{run.backend} ({versions}): {run.seconds:.2f} s", highlight=False)
-    for other in runs[1:]:
-        diff = parity.max_weight_difference(runs[0], other)
-        console.print(f"final weights, {other.backend} vs {runs[0].backend}: max relative "
-                      f"difference {diff:.2e}; time ratio {other.seconds / runs[0].seconds:.2f}",
+    console = make_console()
+    first = experiments[0]
+    console.print(f"parity of {first.name} ({args.file}): {len(experiments)} variant(s) on "
+                  f"{', '.join(first.backends)}, seed {first.seeds[0]}, "
+                  f"{first.train.epochs} epoch(s), {args.dtype}; same initial weights and "
+                  f"batches, one process per backend ({' '.join(extra)})", highlight=False)
+    result = parity.run(experiments, extra, ensure_store(), args.rtol)
+    table = result.table
+    rows = [[parity.cell(c, row[c]) for c in table.columns] for _, row in table.iterrows()]
+    console.print(to_rich(TextTable("train/loss per epoch and relative difference to "
+                                    f"{result.backends[0]}", list(table.columns), rows)))
+    for backend, versions in result.versions.items():
+        console.print(f"{backend}: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
                       highlight=False)
-    return 0
-
+    for _, row in result.agreement.iterrows():
+        over = row["first_epoch_over_rtol"]
+        console.print(f"[{row['variant']}] {row['backend']} vs {row['reference']}: largest "
+                      f"relative difference {row['max_difference']:.2e}"
+                      + ("" if over is None or over != over
+                         else f", over rtol {args.rtol:g} from epoch {int(over)}"),
+                      highlight=False)
+    verdict = "agree" if result.agree else "DISAGREE"
+    console.print(f"{verdict} within rtol {args.rtol:g} (parity run {result.parent_run_id})",
+                  highlight=False)
+    return 0 if result.agree else EXIT_DISAGREE
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("parity", help="train one network on several backends and compare",
-                       description="Train the lecture's normalization network on scikit-learn "
-                                   "digits on each backend from the same initial weights and "
-                                   "batches, and print the loss curves side by side.")
-    p.add_argument("--backends", nargs="+", metavar="NAME", help="default: every backend")
-    p.add_argument("--norm", choices=catalogue.names("norm"), default="batch")
-    p.add_argument("--optimizer", choices=catalogue.names("optimizer"), default="adam")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("parity", help="train an experiment on every backend from the same "
+                                      "weights and batches; exit 1 if they disagree",
+                       description="Train every variant of an experiment file on each chosen "
+                                   "backend (one process per backend) from the same initial "
+                                   "weights and batches (first seed, one split, no early "
+                                   "stopping, dropout off), print train/loss per epoch with the "
+                                   "relative difference to the first backend, log it to "
+                                   "MLflow (a 'parity' run), and exit with status 1 when a "
+                                   "difference exceeds --rtol (0 when all agree).")
+    p.add_argument("file", metavar="FILE", help="an experiment YAML file")
+    p.add_argument("--backends", nargs="+", metavar="NAME",
+                   help="default: the file's backends")
+    p.add_argument("--epochs", type=int, default=None, help="default: the file's")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the file's")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="float64 (default) shows the math agreeing; in float32 Adam turns "
                         "rounding noise in zero-gradient weights (a bias just before batch "
                         "norm) into visible differences")
+    p.add_argument("--rtol", type=float, default=1e-3,
+                   help="largest relative train/loss difference allowed (default 1e-3)")
+    p.add_argument("-o", "--override", action="append", metavar="KEY=VALUE",
+                   help="override a config value by dotted key (repeatable)")
     p.set_defaults(func=_cmd_parity)
