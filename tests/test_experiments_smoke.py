@@ -56,3 +56,8 @@ def test_shipped_experiment_runs_end_to_end(path: Path, tmp_path: Path) -> None:
         assert run.data.tags["orchestrator.dataset_digest"]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.json", "model_example.npz", "plots"} <= artifacts
+        for key in run.data.metrics:  # never NaN (a tag says why), never a step twice
+            history = client.get_metric_history(run.info.run_id, key)
+            steps = [m.step for m in history]
+            assert len(steps) == len(set(steps)), (key, steps)
+            assert all(m.value == m.value for m in history), key

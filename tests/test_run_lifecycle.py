@@ -95,11 +95,11 @@ def test_runs_are_logged_completely(finished) -> None:
     # both backends trained the same network from the same weights on the same batches
     a, b = (r.data.metrics["train/loss"] for r in runs)
     assert a == pytest.approx(b, rel=1e-3)
-    summary = _runs(root, "lifecycle", kind="summary")
-    assert len(summary) == 1
-    summary_files = {a.path for a in client.list_artifacts(summary[0].info.run_id, "plots")}
-    assert "plots/train_loss.png" in summary_files
-    assert "FINISHED" in out and "Summary" in out
+    comparison = _runs(root, "lifecycle", kind="comparison")
+    assert len(comparison) == 1
+    files = {a.path for a in client.list_artifacts(comparison[0].info.run_id, "plots")}
+    assert "plots/train_loss.png" in files
+    assert "FINISHED" in out and "tensorflow - torch (paired)" in out
 
 
 @pytest.mark.parametrize("backend", ["torch", "tensorflow"])
@@ -112,7 +112,8 @@ def test_logged_model_loads_back_and_predicts_the_same(finished, backend: str) -
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     folder = _client(root).download_artifacts(run.info.run_id, "model_example.npz")
     example = np.load(folder)
-    uri = f"runs:/{run.info.run_id}/model"
+    uri = run.data.tags["orchestrator.model_uri"]  # models:/<id> of the LoggedModel
+    assert uri.startswith("models:/")
     if backend == "torch":
         import torch
 

@@ -20,6 +20,8 @@ def _check_counts(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from orchestrator.comparison import parity
     from orchestrator.comparison.tables import TextTable, to_rich
     from orchestrator.orchestration.parent import check_data
@@ -55,10 +57,10 @@ def _cmd_parity(args: argparse.Namespace) -> int:
                       highlight=False)
     for _, row in result.agreement.iterrows():
         over = row["first_epoch_over_rtol"]
-        console.print(f"[{row['variant']}] {row['backend']} vs {row['reference']}: largest "
-                      f"relative difference {row['max_difference']:.2e}"
-                      + ("" if over is None or over != over
-                         else f", over rtol {args.rtol:g} from epoch {int(over)}"),
+        where = "" if over is None or over != over else \
+            f", over rtol {args.rtol:g} from epoch {int(over)}"
+        console.print(escape(f"[{row['variant']}] {row['backend']} vs {row['reference']}: "
+                             f"largest relative difference {row['max_difference']:.2e}{where}"),
                       highlight=False)
     verdict = "agree" if result.agree else "DISAGREE"
     console.print(f"{verdict} within rtol {args.rtol:g} (parity run {result.parent_run_id})",
