@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 
 venv: $(STAMP)
 
+# Every shipped experiment on both backends, then the comparison of their latest runs (tables and
+# one self-contained HTML report in reports/; `run` already logged each experiment's comparison
+# run). The report comes even when a run failed; the demo's exit status is then the run's.
 demo: venv
-	$(BIN)/orchestrator run experiments/*.yaml
+	$(BIN)/orchestrator run experiments/*.yaml; status=$$?; \
+	$(BIN)/orchestrator compare experiments/*.yaml --html reports --no-log && exit $$status
 
 test: venv
 	$(BIN)/python -m pytest

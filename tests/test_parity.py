@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from plugin_helpers import install_fake_distribution
 
 from orchestrator.canonical import catalogue, networks
 from orchestrator.plugins import manager as plugin_manager
@@ -183,14 +184,9 @@ def test_parity_of_the_builtin_backends_passes_and_is_logged(tmp_path: Path) -> 
 
 
 def test_parity_fails_on_a_backend_that_ignores_the_optimizer(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    info = site / "sgdonly-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sgdonly\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[orchestrator]\nsgdonly = sgdonly_plugin\n")
-    (site / "sgdonly_plugin.py").write_text(SGD_ONLY_PLUGIN)
-    (site / "sgdonly_backend.py").write_text(SGD_ONLY_BACKEND)
+    site = install_fake_distribution(tmp_path / "site", "sgdonly", {"sgdonly": "sgdonly_plugin"},
+                                     {"sgdonly_plugin": SGD_ONLY_PLUGIN,
+                                      "sgdonly_backend": SGD_ONLY_BACKEND})
     done = _parity(tmp_path, "--epochs", "1", "--backends", "torch", "sgdonly",
                    extra_path=site)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
