@@ -27,10 +27,11 @@ _PUBLIC = {
     "RegistryError": "orchestrator.plugins.registry:RegistryError",
     # the backend contract
     "Backend": "orchestrator.contract.backend:Backend",
-    "BackendModel": "orchestrator.contract.backend:BackendModel",
-    "TrainingSession": "orchestrator.contract.backend:TrainingSession",
+    "BackendModel": "orchestrator.contract.model:BackendModel",
+    "TrainingSession": "orchestrator.contract.session:TrainingSession",
+    "Optimizer": "orchestrator.contract.optimizer:Optimizer",
     "Resources": "orchestrator.contract.backend:Resources",
-    "VJP": "orchestrator.contract.backend:VJP",
+    "VJP": "orchestrator.contract.model:VJP",
     # the task contract
     "Task": "orchestrator.contract.task:Task",
     "Options": "orchestrator.contract.task:Options",
