@@ -74,28 +74,6 @@ def _study(root: Path, name: str) -> optuna.Study:
 # --- runs: cross-validation and early stopping ------------------------------------------------
 
 
-def test_cross_validated_run_with_early_stopping(tmp_path) -> None:
-    """`cv:` makes one nested run per fold and the parent's mean and standard deviation; early
-    stopping ends each fold (train/loss watched for a maximum: the best epoch is the first)."""
-    config = _base("cv-run", cv={"folds": 3})
-    config["train"].update(epochs=5, early_stopping={"metric": "train/loss", "mode": "max",
-                                                     "patience": 2})
-    proc = _cli(tmp_path, "run", "--quiet", str(_write(tmp_path, config)))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    runs = _runs(tmp_path / "mlruns", "cv-run")
-    (parent,) = runs["run"]
-    folds = sorted(runs["fold"], key=lambda r: int(r.data.tags["orchestrator.fold"]))
-    assert [int(r.data.tags["orchestrator.fold"]) for r in folds] == [0, 1, 2]
-    assert {r.data.tags["mlflow.parentRunId"] for r in folds} == {parent.info.run_id}
-    for fold in folds:
-        assert fold.info.status == "FINISHED"
-        assert fold.data.tags["orchestrator.best_epoch"] == "1"
-        assert fold.data.tags["orchestrator.stopped_early_at"] == "3"
-    values = np.array([r.data.metrics["test/average_precision"] for r in folds])
-    assert parent.data.metrics["cv/test/average_precision_mean"] == pytest.approx(values.mean())
-    assert parent.data.metrics["cv/test/average_precision_std"] == pytest.approx(values.std())
-
-
 def test_early_stopping_restores_the_best_weights(tmp_path, monkeypatch) -> None:
     """After an early stop the model holds the weights of the best epoch, not the last."""
     from orchestrator.config.loader import resolve
@@ -322,3 +300,39 @@ def test_bad_tuning_input_is_one_line_and_creates_nothing(tmp_path, case: str) -
     assert "Traceback" not in proc.stdout + proc.stderr
     root = tmp_path / "mlruns"
     assert not (root / "optuna.db").exists() and not (root / "mlflow.db").exists()
+
+
+# --- the shipped cross-validated and tuning files ---------------------------------------------
+
+
+def test_shipped_cv_file_runs_folds_with_early_stopping(tmp_path) -> None:
+    """experiments/cv/imbalanced_cv.yaml on a small budget (3 folds, one loss, torch): one
+    nested run per fold and the parent's mean and standard deviation; early stopping ends each
+    fold (train/loss watched for a maximum here: the best epoch is the first)."""
+    path = Path("experiments/cv/imbalanced_cv.yaml")
+    proc = _cli(tmp_path, "run", "--quiet", str(path), "-o", "cv.folds=3", "-o",
+                "train.epochs=5", "-o", "matrix={}", "-o", "backends=[torch]", "-o",
+                "train.early_stopping={metric: train/loss, mode: max, patience: 2}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = _runs(tmp_path / "mlruns", yaml.safe_load(path.read_text())["name"])
+    (parent,) = runs["run"]
+    folds = sorted(runs["fold"], key=lambda r: int(r.data.tags["orchestrator.fold"]))
+    assert [int(r.data.tags["orchestrator.fold"]) for r in folds] == [0, 1, 2]
+    assert {r.data.tags["mlflow.parentRunId"] for r in folds} == {parent.info.run_id}
+    for fold in folds:
+        assert fold.info.status == "FINISHED"
+        assert fold.data.tags["orchestrator.best_epoch"] == "1"
+        assert fold.data.tags["orchestrator.stopped_early_at"] == "3"
+    values = np.array([r.data.metrics["test/average_precision"] for r in folds])
+    assert parent.data.metrics["cv/test/average_precision_mean"] == pytest.approx(values.mean())
+    assert parent.data.metrics["cv/test/average_precision_std"] == pytest.approx(values.std())
+
+
+def test_shipped_searches_plan_their_studies(tmp_path) -> None:
+    files = sorted(str(p) for p in Path("experiments/tune").glob("*.yaml"))
+    proc = _cli(tmp_path, "tune", "--dry-run", *files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("imbalanced-tune-loss=binary_focal-outer4-tensorflow",
+                 "har-tune-outer0-torch", "nested cross-validation", "verdict"):
+        assert name in proc.stdout.replace("\n", ""), name
+    assert not (tmp_path / "mlruns").exists()
