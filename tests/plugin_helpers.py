@@ -4,6 +4,7 @@ child process."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,10 @@ def install_fake_distribution(root: Path, dist: str, entry_points: dict[str, str
     ``root`` is on ``sys.path`` (``run_cli(extra_path=root)``, ``monkeypatch.syspath_prepend``).
     """
     root.mkdir(parents=True, exist_ok=True)
-    info = root / f"{dist}-1.0.dist-info"
+    # the folder name is the normalized name (PEP 427/503: "-" -> "_"): importlib.metadata reads
+    # the distribution name from it and dedupes on it, so "orchestrator-x-1.0.dist-info" would
+    # pass for "orchestrator" and be hidden by the project's own metadata on sys.path
+    info = root / f"{re.sub(r'[-_.]+', '_', dist).lower()}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
     lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
