@@ -65,7 +65,8 @@ def batch_norm(prefix: str, p: Mapping[str, Any]) -> Layer:
             updates = {
                 names["running_mean"]: (1 - momentum) * w[names["running_mean"]]
                 + momentum * lax.stop_gradient(mean),
-                names["running_var"]: (1 - momentum) * w[names["running_var"]] + momentum * unbiased}
+                names["running_var"]: (1 - momentum) * w[names["running_var"]]
+                + momentum * unbiased}
         else:
             mean, var = w[names["running_mean"]], w[names["running_var"]]
         y = (h - mean) / jnp.sqrt(var + eps)

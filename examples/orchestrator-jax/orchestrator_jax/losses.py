@@ -1,4 +1,4 @@
-"""The canonical losses in jax.numpy: one function per catalogue loss, mean-reduced, stable on logits.
+"""The canonical losses in jax.numpy: one function per catalogue loss, mean, stable on logits.
 
 Probabilities are clipped to [1e-7, 1 - 1e-7] before any log; the logits paths use softplus /
 log_softmax. Targets arrive checked by the core (shape and dtype from the loss's target kind).
