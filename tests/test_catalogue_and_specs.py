@@ -40,7 +40,7 @@ def test_aliases_resolve_to_canonical_names() -> None:
 @pytest.mark.parametrize(("kind", "name", "params", "message"), [
     ("optimizer", "adamm", {}, "unknown optimizer 'adamm' (did you mean 'adam'?)"),
     ("optimizer", "adam", {"betas": 0.9}, "adam has no hyperparameter 'betas' (did you mean"),
-    ("optimizer", "adam", {"lr": -1.0}, "adam.lr: -1.0 is not allowed (must be > 0)"),
+    ("optimizer", "adam", {"lr": -1.0}, "adam.lr: -1.0 is not allowed (0 < lr <= 10)"),
     ("optimizer", "momentum", {"momentum": 1.0}, "0 <= momentum < 1"),
     ("optimizer", "sgd", {"lr": "fast"}, "sgd.lr: expected a number, got 'fast'"),
     ("loss", "binary_focal", {"alpha": 1.5}, "0 <= alpha <= 1 or null"),

@@ -11,6 +11,7 @@ Pure data and validation: importing this module imports no framework.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,10 +52,28 @@ class Param:
         if isinstance(value, bool) and self.kind is not bool:
             raise ComponentError(f"{where}: expected {_type_words(self.kind)}, got {value!r}")
         if not isinstance(value, self.kind):
-            raise ComponentError(f"{where}: expected {_type_words(self.kind)}, got {value!r}")
+            raise ComponentError(f"{where}: expected {_type_words(self.kind)}, got "
+                                 f"{_echo(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ComponentError(f"{where}: {value!r} is not allowed (a finite number)")
+        if isinstance(value, (list, tuple)) and any(
+                isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise ComponentError(f"{where}: {_echo(value)} is not allowed (finite numbers)")
         if self.check is not None and not self.check(value):
-            raise ComponentError(f"{where}: {value!r} is not allowed ({self.allowed})")
+            raise ComponentError(f"{where}: {_echo(value)} is not allowed ({self.allowed})")
         return value
+
+
+def _echo(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters for an error message."""
+    if isinstance(value, (list, tuple)) and len(value) > limit:
+        value = value[:limit]
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit + 1]
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length()} bits>"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -172,8 +191,12 @@ _LSTM_INIT = (
 )
 
 
+MAX_LR = 10.0  # beyond this every optimizer here diverges; a typo (1e3 for 1e-3) is refused
+
+
 def _lr(default: float) -> Param:
-    return Param("lr", default, _LR, float, _positive, "must be > 0")
+    return Param("lr", default, _LR, float, lambda v: 0 < v <= MAX_LR,
+                 f"0 < lr <= {MAX_LR:g}")
 
 
 def _momentum(default: float = 0.9) -> Param:
@@ -318,8 +341,8 @@ def closest(word: str, choices: tuple[str, ...] | list[str]) -> str | None:
 
 
 def unknown_message(what: str, word: str, choices: tuple[str, ...] | list[str]) -> str:
-    hint = closest(word, choices)
-    message = f"unknown {what} {word!r}"
+    hint = closest(str(word)[:200], choices)
+    message = f"unknown {what} {_echo(word)}"
     if hint:
         message += f" (did you mean {hint!r}?)"
     return f"{message}; allowed: {', '.join(choices)}"

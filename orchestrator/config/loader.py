@@ -12,6 +12,9 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.canonical import catalogue
 from orchestrator.canonical.catalogue import ComponentError, ComponentSpec
+from orchestrator.config import limits, yaml_reader
+from orchestrator.config.limits import short
 from orchestrator.config.schema import Experiment, Train
 from orchestrator.plugins.registry import RegistryError
 
@@ -30,8 +35,15 @@ class ConfigError(ValueError):
     """An invalid experiment file; ``str()`` is one line: ``FILE: key.path: what is wrong``."""
 
     def __init__(self, file: str | Path, path: str, message: str) -> None:
-        self.file, self.path, self.message = str(file), path, message
+        # every part bounded: a hostile file can make any of them huge
+        file, path = _cut(str(file), 300), _cut(str(path), 200)
+        message = _cut(" ".join(str(message).splitlines()), limits.MAX_ERROR_CHARS)
+        self.file, self.path, self.message = file, path, message
         super().__init__(f"{file}: {path + ': ' if path else ''}{message}")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -74,10 +86,16 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError("command line", f"-o {text}", "overrides look like key.path=value")
+    parts = key.strip().split(".")
+    if any(not part.strip() for part in parts):
+        raise ConfigError("command line", f"-o {text}", "a key path has no empty part: "
+                          "key.path=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml_reader.load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError("command line", f"-o {text}", f"value is not valid YAML: {exc}")
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError("command line", f"-o {text}", f"value is not valid YAML: {problem}"
+                          ) from None
     return key.strip(), value
 
 
@@ -99,19 +117,36 @@ def set_dotted(config: dict[str, Any], key: str, value: Any, file: str) -> None:
 
 
 def read_yaml(file: Path) -> dict[str, Any]:
-    if not file.exists():
-        raise ConfigError(file, "", "file not found")
-    if not file.is_file():
-        raise ConfigError(file, "", "not a file")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        info = os.stat(file)
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(file, "", f"not a regular file (a {_file_kind(info.st_mode)})")
+    if info.st_size > limits.MAX_FILE_BYTES:
+        raise ConfigError(file, "", f"{info.st_size:,} bytes; an experiment file is at most "
+                                    f"{limits.MAX_FILE_BYTES:,} bytes")
+    try:
+        with open(file, "rb") as handle:  # read at most the limit (the file may grow)
+            text = handle.read(limits.MAX_FILE_BYTES + 1).decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "not a UTF-8 text file") from None
+    if len(text.encode("utf-8")) > limits.MAX_FILE_BYTES:
+        raise ConfigError(file, "", f"an experiment file is at most {limits.MAX_FILE_BYTES:,} "
+                                    "bytes")
+    if "\x00" in text:
+        raise ConfigError(file, "", "not a text file (it holds NUL bytes)")
+    try:
+        data = yaml_reader.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(file, "", f"invalid YAML: {where}{problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(file, "", "not a UTF-8 text file") from None
     if data is None:
         raise ConfigError(file, "", "empty file; an experiment needs at least task, loss, "
                                     "optimizer and train")
@@ -121,11 +156,22 @@ def read_yaml(file: Path) -> dict[str, Any]:
     return data
 
 
+def _file_kind(mode: int) -> str:
+    for test, word in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return word
+    return "special file"
+
+
 def _pydantic_error(file: str | Path, error: ValidationError, model: type[BaseModel],
                     prefix: str = "") -> ConfigError:
     first = error.errors()[0]
     loc = [str(p) for p in first["loc"]]
-    path = ".".join(filter(None, [prefix, *loc]))
+    path = ""
+    for part in filter(None, [prefix, *loc]):
+        path += f"[{part}]" if part.isdigit() and path else f"{'.' if path else ''}{part}"
     kind = first["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
@@ -138,7 +184,7 @@ def _pydantic_error(file: str | Path, error: ValidationError, model: type[BaseMo
     else:
         message = first["msg"]
         if "input" in first and kind not in ("model_type", "dict_type"):
-            message += f" (got {first['input']!r})"
+            message += f" (got {short(first['input'])})"
         if kind == "literal_error":
             message = message.replace("Input should be", "must be")
     return ConfigError(file, path, message)
@@ -193,7 +239,7 @@ def _component(file: str, section: str, kind: str, raw: Mapping[str, Any]) -> Co
     params = {k: v for k, v in raw.items() if k != "name"}
     name = raw["name"]
     if not isinstance(name, str):
-        raise ConfigError(file, f"{section}.name", f"must be a string, got {name!r}")
+        raise ConfigError(file, f"{section}.name", f"must be a string, got {short(name)}")
     try:
         return catalogue.resolve(kind, name, params)
     except ComponentError as exc:
@@ -239,6 +285,8 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
         raise ConfigError(file, "backends", "lists a backend twice")
     name = top.name or Path(file).stem
     task_cls = plugin_manager.tasks().get(top.task)
+    _check_counts(file, top, chosen)
+    _check_metrics(file, top, task_cls)
     if top.cv is not None and top.cv.split is not None and top.cv.split != task_cls.cv_split:
         has = (f"its folds are {task_cls.cv_split}" if task_cls.cv_split
                else "it does not say which folds it builds")
@@ -259,7 +307,11 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
             raise ConfigError(file, "tune.metric", f"{top.tune.metric!r} would tune on the test "
                               "data; use a validation metric (val/...)")
     resolved = []
-    for variant, config in _expand_matrix(top.model_dump(exclude={"tune"}), file):
+    base = top.model_dump(exclude={"tune"})
+    if top.matrix:  # what the file declares is a value even where the matrix replaces it
+        resolve_variant(f"{file} (as written, before the matrix)", file, name, "",
+                        {k: v for k, v in base.items() if k != "matrix"}, chosen)
+    for variant, config in _expand_matrix(base, file):
         where = f"{file} (variant {variant})" if variant else file
         resolved.append(resolve_variant(where, file, name, variant, config, chosen))
     if top.tune is not None:
@@ -275,6 +327,64 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
                                   f"{exc.path + ': ' if exc.path else ''}{exc.message}") from None
         resolved = [dataclasses.replace(r, tune=top.tune) for r in resolved]
     return resolved
+
+
+def _check_counts(file: str, top: Experiment, backends: tuple[str, ...]) -> None:
+    """How much work the file asks for, computed before anything is expanded."""
+    variants = math.prod(len(values) for values in top.matrix.values())
+    if variants > limits.MAX_VARIANTS:
+        sizes = " x ".join(str(len(v)) for v in top.matrix.values())
+        raise ConfigError(file, "matrix", f"expands to {variants:,} variants ({sizes}); at "
+                          f"most {limits.MAX_VARIANTS:,} per file")
+    runs = variants * len(backends) * len(top.seeds) * (top.cv.folds if top.cv else 1)
+    if runs > limits.MAX_RUNS:
+        raise ConfigError(file, "", f"asks for {runs:,} trainings (variants x backends x seeds"
+                          f" x folds); at most {limits.MAX_RUNS:,} per file")
+
+
+def _check_metrics(file: str, top: Experiment, task_cls: Any) -> None:
+    """Metrics named in the file must be ones the task reports (where it declares them)."""
+    per_epoch = task_cls.epoch_metric_names
+    if per_epoch is not None:
+        known = ("train/loss", "val/loss", *per_epoch)
+        named = [("train.early_stopping.metric", top.train.early_stopping.metric)
+                 if top.train.early_stopping else None,
+                 ("tune.metric", top.tune.metric) if top.tune else None]
+        for where, metric in filter(None, named):
+            if metric not in known:
+                raise ConfigError(file, where, catalogue.unknown_message(
+                    f"metric of task {task_cls.name!r} (per epoch)", metric, known))
+    final = task_cls.final_metric_names
+    verdict = top.tune.verdict if top.tune else None
+    if final is not None and verdict is not None and verdict.metric is not None:
+        held_out = [m for m in final if m.startswith("test/")]
+        if verdict.metric not in held_out:
+            raise ConfigError(file, "tune.verdict.metric", catalogue.unknown_message(
+                f"held-out metric of task {task_cls.name!r}", verdict.metric, held_out))
+
+
+def _check_size(where: str, task: Any, data: BaseModel, model: BaseModel) -> None:
+    """Refuse a model whose initial weights would not fit, from its spec (plain data: counting
+    its weights allocates none of them)."""
+    from orchestrator.canonical.specs import SpecError, weight_shapes
+    from orchestrator.contract.task import Prepared
+
+    bounds = task.spec_bounds(data)
+    if bounds is None:
+        return
+    try:
+        spec = task.model_spec(model, Prepared((), "", "", bounds))
+        shapes = [info.shape for info in weight_shapes(spec).values()]
+    except (SpecError, ValueError, KeyError, TypeError):
+        return  # not this check's business: the run reports a spec that cannot be built
+    counts = [math.prod(shape) for shape in shapes]
+    total, largest = sum(counts) * 8, max(counts, default=0) * 8  # drawn in float64
+    limit = limits.weight_limit_bytes()
+    if total > limit:
+        raise ConfigError(where, "model", f"its weights would need {limits.gib(total)} "
+                          f"({sum(counts):.3g} numbers in float64; the largest array alone "
+                          f"{limits.gib(largest)}); the limit is {limits.gib(limit)} "
+                          f"(docs/experiments.md, Limits)")
 
 
 def _check_tune(file: str, top: Experiment, task_cls: Any) -> None:
@@ -332,6 +442,7 @@ def resolve_variant(where: str, file: str, name: str, variant: str, config: dict
         text = str(exc)
         path, sep, rest = text.partition(": ")
         raise ConfigError(where, path if sep else "", rest if sep else text) from None
+    _check_size(where, task, data, model)
     needed = [("loss", loss.name), ("optimizer", optimizer.name), *task.components(model)]
     registry = plugin_manager.backends()
     for backend in backends:

@@ -7,10 +7,11 @@ component sections (``loss:``, ``optimizer:``) by the catalogue, in ``orchestrat
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from orchestrator.config import limits
 from orchestrator.config.base import Strict
 from orchestrator.config.tune_schema import Tune
 
@@ -61,12 +62,13 @@ class Schedule(Strict):
 
 
 class Train(Strict):
-    epochs: int = Field(ge=1)
-    batch_size: int | None = Field(32, ge=1)  # null: the whole training set in one batch
+    epochs: int = Field(ge=1, le=limits.MAX_EPOCHS)
+    # null: the whole training set in one batch
+    batch_size: int | None = Field(32, ge=1, le=limits.MAX_BATCH)
     dtype: Literal["float32", "float64"] = "float32"
     early_stopping: EarlyStopping | None = None
     schedule: Schedule = Schedule()
-    eval_batch_size: int = Field(1024, ge=1)
+    eval_batch_size: int = Field(1024, ge=1, le=limits.MAX_BATCH)
 
 
 class CrossValidation(Strict):
@@ -114,7 +116,8 @@ class Experiment(Strict):
     optimizer: dict[str, Any]
     train: Train
     backends: list[str] | None = Field(None, min_length=1)  # null: every available backend
-    seeds: list[int] = Field([0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=limits.SEED_MAX)]] = Field(
+        [0], min_length=1, max_length=limits.MAX_SEEDS)
     cv: CrossValidation | None = None
     matrix: dict[str, list[Any]] = {}
     tune: Tune | None = None
@@ -138,5 +141,12 @@ class Experiment(Strict):
     def _non_empty_axes(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
         for key, values in value.items():
             if not values:
-                raise ValueError(f"matrix.{key} has no values")
+                raise ValueError(f"matrix.{limits.short(key, 60)[1:-1]} has no values")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a seed twice")
         return value

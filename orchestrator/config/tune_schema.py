@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from orchestrator.config import limits
 from orchestrator.config.base import Strict
 
 MAX_VERDICT_SEEDS = 20  # each seed is one more full training per study
@@ -59,7 +60,7 @@ class Dimension(Strict):
 
 class Sampler(Strict):
     name: Literal["tpe", "random", "cmaes", "grid"] = "tpe"
-    seed: int | None = 0
+    seed: int | None = Field(0, ge=0, le=limits.SEED_MAX)
     n_startup_trials: int = Field(5, ge=0)  # tpe, cmaes: random trials before modelling
 
 
@@ -106,7 +107,8 @@ class Nested(Strict):
 class Tune(Strict):
     metric: str  # a per-epoch metric (val/...) for pruning; its final value is the objective
     direction: Literal["maximize", "minimize"]
-    trials: int = Field(ge=1)  # the study's TOTAL budget, across restarts and workers
+    # the study's TOTAL budget, across restarts and workers
+    trials: int = Field(ge=1, le=limits.MAX_TRIALS)
     timeout: float | None = Field(None, gt=0)  # seconds per invocation
     sampler: Sampler = Sampler()
     pruner: Pruner = Pruner()

@@ -23,18 +23,26 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.canonical.specs import ModelSpec
 from orchestrator.canonical.targets import one_hot
 from orchestrator.contract.model import BackendModel
+from orchestrator.contract.written import as_written
 
 
 class Options(BaseModel):
-    """Base of every task's ``data:`` and ``model:`` option classes."""
+    """Base of every task's ``data:`` and ``model:`` option classes. Validation is strict
+    (``true`` is no integer, ``"3"`` no number, ``.inf`` no float); YAML lists fill tuple
+    fields and exact integral floats (``1e3``) integer fields (``contract.written``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_written(cls, data: Any) -> Any:
+        return as_written(cls, data)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,21 @@ class Task(ABC):
     # the folds ``prepare`` builds under ``cv:``: "stratified" (by class), "grouped" (whole
     # groups, e.g. subjects, in one fold), or None when the task cannot cross-validate
     cv_split: ClassVar[Literal["stratified", "grouped"] | None] = None
+    # the keys ``epoch_metrics`` reports (when there is a validation part); with the runner's
+    # own ``train/loss`` and ``val/loss`` these are what ``train.early_stopping.metric`` and
+    # ``tune.metric`` may name. None: not declared, names are not checked before the run
+    epoch_metric_names: ClassVar[tuple[str, ...] | None] = None
+    # the keys ``evaluate`` reports (``tune.verdict.metric`` may name a test/ one); None: not
+    # declared
+    final_metric_names: ClassVar[tuple[str, ...] | None] = None
+
+    def spec_bounds(self, data: Options) -> Mapping[str, Any] | None:
+        """The ``prepared.meta`` entries ``model_spec`` reads, at their smallest values that
+        ``data`` allows, known without reading any data (e.g. ``{"inputs": 1}``). Validation
+        builds ``model_spec`` with them (a spec is plain data: no weight is allocated) and
+        refuses a model whose weights would need more memory than the limit. None (the
+        default): the size is not checked before the run."""
+        return None
 
     def check(self, data: Options, model: Options, loss: ComponentSpec) -> None:
         """Cross-checks that need no data: raise ``ValueError("key.path: what is wrong")``."""

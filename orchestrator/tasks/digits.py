@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from orchestrator.canonical import networks
 from orchestrator.canonical.catalogue import ComponentSpec
@@ -33,7 +33,7 @@ class DigitsData(Options):
 
 class DigitsModel(Options):
     norm: Literal["none", "batch", "layer"] = "batch"
-    hidden: tuple[int, ...] = (64, 32)
+    hidden: tuple[PositiveInt, ...] = (64, 32)
     activation: Literal["relu", "tanh", "sigmoid"] = "relu"
 
 
@@ -47,6 +47,11 @@ class DigitsTask(Task):
               "categorical_focal")
 
     cv_split = "stratified"
+    epoch_metric_names = ("val/accuracy",)
+    final_metric_names = ("test/accuracy", "test/macro_f1", "train/epochs_to_threshold")
+
+    def spec_bounds(self, data: DigitsData) -> dict:
+        return {}
 
     def prepare(self, data: DigitsData, *, seed: int, folds: int | None) -> Prepared:
         return self._prepare(data, seed, folds, None)

@@ -129,6 +129,12 @@ class EmbeddingTask(Task):
     direction = "maximize"
     losses = ("triplet",)
     cv_split = "stratified"
+    epoch_metric_names = ("val/recall_at_1",)
+    final_metric_names = ("test/recall_at_1", "test/knn_accuracy", "test/embedding_norm",
+                          "val/recall_at_1")
+
+    def spec_bounds(self, data: EmbeddingData) -> dict:
+        return {}
 
     def check(self, data: EmbeddingData, model: EmbeddingModel, loss: ComponentSpec) -> None:
         if loss.params.get("mining", "none") == "none":

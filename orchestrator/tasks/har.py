@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from orchestrator.canonical import networks, specs
 from orchestrator.canonical.catalogue import ComponentSpec
@@ -77,7 +77,7 @@ class HarModel(Options):
     dropout: float = Field(0.5, ge=0, lt=1)
     # extensions beyond the lecture's network (defaults reproduce it)
     input_dense: int = Field(0, ge=0)  # a per-time-step dense projection (+ activation) first
-    head: tuple[int, ...] = ()  # dense hidden layers (relu) between the recurrent stack and output
+    head: tuple[PositiveInt, ...] = ()  # dense hidden layers (relu) between the recurrent stack and output
     norm: Literal["none", "layer"] = "none"  # after the last recurrent layer
     logits: bool = False  # linear output (use a loss with from_logits: true) instead of softmax
 
@@ -90,6 +90,13 @@ class HarTask(Task):
     main_metric = "test/accuracy"
     losses = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal")
     cv_split = "grouped"
+    epoch_metric_names = ("val/accuracy",)
+    final_metric_names = ("test/accuracy", "test/macro_f1", "val/accuracy", "val/macro_f1")
+
+    def spec_bounds(self, data: HarData) -> dict:
+        # at least one channel and two classes; the window length is known
+        return {"timesteps": max(data.window // data.downsample, 1),
+                "channels": tuple(data.channels or ("?",)), "classes": 2}
 
     # --- checks -------------------------------------------------------------------------------
 

@@ -200,6 +200,12 @@ class ImbalancedTask(Task):
     direction = "maximize"
     losses = ("binary_crossentropy", "binary_focal")
     cv_split = "stratified"
+    epoch_metric_names = ("val/average_precision",)
+    final_metric_names = ("test/average_precision", "test/roc_auc", "test/f1",
+                          "test/precision", "test/recall", "val/average_precision")
+
+    def spec_bounds(self, data: ImbalancedData) -> dict:
+        return {"inputs": 1}  # at least one feature column
 
     def check(self, data: ImbalancedData, model: ImbalancedModel, loss: ComponentSpec) -> None:
         require_logits(loss, "a logit")

@@ -75,6 +75,11 @@ class TextTask(Task):
     main_metric = "test/bits_per_char"
     direction = "minimize"
     losses = ("sparse_categorical_crossentropy",)
+    epoch_metric_names = ("val/bits_per_char",)
+    final_metric_names = ("test/bits_per_char", "test/perplexity")
+
+    def spec_bounds(self, data: TextData) -> dict:
+        return {"vocab_size": 2, "seq_len": data.seq_len}  # at least two characters
 
     def check(self, data: TextData, model: TextModel, loss: ComponentSpec) -> None:
         require_logits(loss)

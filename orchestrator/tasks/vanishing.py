@@ -33,9 +33,9 @@ CLASSES = 2
 
 class VanishingData(Options):
     length: int = Field(50, ge=2, le=10_000)  # time steps between the signal and the output
-    n_train: int = Field(2000, ge=10)
-    n_val: int = Field(0, ge=0)  # 0: no validation set
-    n_test: int = Field(1000, ge=10)
+    n_train: int = Field(2000, ge=10, le=1_000_000)
+    n_val: int = Field(0, ge=0, le=1_000_000)  # 0: no validation set
+    n_test: int = Field(1000, ge=10, le=1_000_000)
     noise: float = Field(1.0, ge=0)  # standard deviation of the distracting steps
     grad_batch: int = Field(256, ge=1)  # test sequences for the gradient measurement
 
@@ -57,6 +57,12 @@ class VanishingTask(Task):
     ModelOptions = VanishingModel
     main_metric = "test/accuracy"
     losses = ("sparse_categorical_crossentropy",)
+    epoch_metric_names = ("val/accuracy",)
+    final_metric_names = ("test/accuracy", "test/macro_f1", "test/grad_norm_first_step",
+                          "test/grad_norm_last_step", "test/grad_norm_ratio_first_to_last")
+
+    def spec_bounds(self, data: VanishingData) -> dict:
+        return {"length": data.length}
 
     def check(self, data, model, loss: ComponentSpec) -> None:
         if not loss.params.get("from_logits", False):
