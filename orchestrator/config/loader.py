@@ -286,7 +286,6 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
     name = top.name or Path(file).stem
     task_cls = plugin_manager.tasks().get(top.task)
     _check_counts(file, top, chosen)
-    _check_metrics(file, top, task_cls)
     if top.cv is not None and top.cv.split is not None and top.cv.split != task_cls.cv_split:
         has = (f"its folds are {task_cls.cv_split}" if task_cls.cv_split
                else "it does not say which folds it builds")
@@ -306,6 +305,7 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
         if top.tune.metric.startswith("test/"):
             raise ConfigError(file, "tune.metric", f"{top.tune.metric!r} would tune on the test "
                               "data; use a validation metric (val/...)")
+    _check_metrics(file, top, task_cls)
     resolved = []
     base = top.model_dump(exclude={"tune"})
     if top.matrix:  # what the file declares is a value even where the matrix replaces it
