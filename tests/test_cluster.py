@@ -234,8 +234,10 @@ def test_runs_on_both_ray_nodes_finish_with_metrics_and_artifacts(tmp_path, serv
         assert {"config.json", "model_example.npz", "plots"} <= artifacts
         models = client.search_logged_models(
             [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
-        assert [m.name for m in models] == ["model"]  # through the server's artifact proxy
-    assert "FINISHED" in done.stdout and "Summary" in done.stdout
+        backend = run.data.tags["orchestrator.contract.backend"]
+        # named after experiment and backend, logged through the server's artifact proxy
+        assert [m.name for m in models] == [f"ray-both-{backend}"]
+    assert "FINISHED" in done.stdout and "ray-both: mean ± std" in done.stdout  # closing table
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, server, cluster) -> None:
