@@ -1,12 +1,109 @@
-"""Secrets kept out of every output: URLs shown or stored without their passwords."""
+"""Secrets kept out of every output: URLs shown or stored without their passwords.
+
+One function, ``redact``, for every form a storage or tracking URL carries a secret in:
+
+- userinfo: ``postgresql://user:password@host/db`` (also ``postgresql+psycopg2://``, any
+  SQLAlchemy dialect+driver, ``http://``, ``mysql://``...), the password being everything
+  between the first ``:`` of the userinfo and its last ``@``;
+- query parameters whose name says secret, in any case: ``password``, ``passwd``, ``pwd``,
+  ``secret``, ``token``, ``key`` and names containing them (``sslpassword``, ``api_key``,
+  ``access_token``, ``sslkey``), also in libpq's ``key=value`` connection strings.
+
+``redact_text`` cleans free text (a driver's error message, a log line): every URL in it is
+redacted, and every known secret value (``secrets_of`` the URLs in play, plus those of
+``MLFLOW_TRACKING_URI`` and any ``remember``-ed URL) is replaced, raw or percent-decoded.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote, unquote_plus
+
+MASK = "***"
+# a query parameter (or libpq keyword) whose value is a secret
+_SECRET_NAME = r"[A-Za-z0-9_.-]*?(?:password|passwd|pwd|secret|token|key)[A-Za-z0-9_.-]*"
+_PARAM = re.compile(rf"(?i)(?P<name>(?<![A-Za-z0-9_.-]){_SECRET_NAME})=(?P<value>[^&;#\s'\"]*)")
+# scheme://userinfo@ with a password in the userinfo (a URL inside free text)
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/?#\s]*):"
+                       r"(?P<password>[^\s]*?)@(?=[^@\s]*(?:[\s'\"]|$))")
+_remembered: set[str] = set()
+
 
 def redact(url: str) -> str:
-    """A storage URL without its password, for tags and printing."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
-    return url
+    """``url`` without its secrets (userinfo password, secret query parameters), for tags,
+    artifacts, terminal output and errors. Anything that is not a URL comes back unchanged
+    unless it carries ``password=``-like parameters."""
+    if not isinstance(url, str):
+        return url
+    text = url
+    if "://" in text:
+        scheme, rest = text.split("://", 1)
+        cut = len(rest)
+        for stop in "?#":
+            position = rest.find(stop)
+            if position >= 0:
+                cut = min(cut, position)
+        head, tail = rest[:cut], rest[cut:]
+        if "@" in head:
+            credentials, host = head.rsplit("@", 1)
+            if ":" in credentials:
+                user = credentials.split(":", 1)[0]
+                head = f"{user}:{MASK}@{host}"
+        text = f"{scheme}://{head}{tail}"
+    return _PARAM.sub(lambda m: f"{m.group('name')}={MASK}" if m.group("value") else m.group(0),
+                      text)
+
+
+def secrets_of(url: str | None) -> set[str]:
+    """The secret values ``url`` carries (as written and percent-decoded)."""
+    if not url:
+        return set()
+    found: set[str] = set()
+    if "://" in url:
+        rest = url.split("://", 1)[1]
+        cut = min([p for p in (rest.find("?"), rest.find("#")) if p >= 0] or [len(rest)])
+        head = rest[:cut]
+        if "@" in head:
+            credentials = head.rsplit("@", 1)[0]
+            if ":" in credentials:
+                found.add(credentials.split(":", 1)[1])
+    for match in _PARAM.finditer(url):
+        found.add(match.group("value"))
+    decoded = set()
+    for value in found:
+        decoded |= {unquote(value), unquote_plus(value)}
+    # a one- or two-character "secret" would blank out ordinary text; the URL forms above
+    # are still redacted wherever the URL itself appears
+    return {s for s in found | decoded if len(s) >= 3}
+
+
+def remember(*urls: str | None) -> None:
+    """Make the secrets of ``urls`` known to every later ``redact_text`` in this process."""
+    for url in urls:
+        _remembered.update(secrets_of(url))
+
+
+def known_secrets() -> set[str]:
+    """The remembered secrets and those of the tracking URI and storages in the environment."""
+    found = set(_remembered)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_BACKEND_STORE_URI", "ORCHESTRATOR_STORAGE"):
+        found |= secrets_of(os.environ.get(name))
+    return found
+
+
+def redact_text(text: str, secrets: Iterable[str] = (), known: bool = True) -> str:
+    """Free text with every URL redacted and every secret value (``secrets``, plus the
+    ``known_secrets`` unless ``known`` is false) replaced by ``***``; longest first, so no part
+    of one survives. Values that are data (parameters) pass ``known=False``: a password that
+    happens to be a word (``adam``) must not blank it out where it is a value."""
+    text = str(text)
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
+    text = _PARAM.sub(lambda m: f"{m.group('name')}={MASK}" if m.group("value") else m.group(0),
+                      text)
+    for secret in sorted(set(secrets) | (known_secrets() if known else set()), key=len,
+                         reverse=True):
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, MASK)
+    return text

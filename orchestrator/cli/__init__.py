@@ -7,6 +7,7 @@ runs, so ``--help``, ``validate`` and ``plugins`` stay fast.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
@@ -34,5 +35,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    from orchestrator.redaction import remember
+
+    remember(getattr(args, "storage", None), getattr(args, "backend_store", None))
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001  (the last word: one line, or a clean traceback)
+        return _last_word(error)
+
+
+def _last_word(error: Exception) -> int:
+    """A broken store or storage is one line and exit 2; anything else a traceback (a bug to
+    report) with every secret removed, exit 1."""
+    import traceback
+
+    from orchestrator.cli.common import bad_input
+    from orchestrator.redaction import redact_text
+    from orchestrator.tracking.failures import store_problem
+
+    problem = store_problem(error)
+    if problem is not None:
+        return bad_input(problem)
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    print(redact_text(text), file=sys.stderr, end="")
+    return 1
 

@@ -11,12 +11,20 @@ EXIT_BAD_INPUT = 2
 def load_experiments(args: argparse.Namespace):
     """Resolve the experiment files; bad input ends the command with one line and status 2."""
     from orchestrator.config.loader import load
+    from orchestrator.redaction import remember
 
-    return load(args.files, args.override or [])
+    remember(*(args.override or []))  # -o tune.storage=postgresql://user:password@...
+    experiments = load(args.files, args.override or [])
+    remember(*(e.tune.storage for e in experiments if e.tune is not None))
+    return experiments
 
 
-def bad_input(error: Exception) -> int:
-    print(f"error: {error}", file=sys.stderr)
+def bad_input(error: BaseException | str) -> int:
+    """One line on stderr, without any secret, and status 2."""
+    from orchestrator.redaction import redact_text
+
+    line = " ".join(redact_text(str(error)).split("\n"))
+    print(f"error: {line}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 

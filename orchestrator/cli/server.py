@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 
 
 def _check_backend_store(url: str) -> str | None:
     """A database URL that cannot be reached: why, in one line (None when it answers)."""
     if not url.startswith(("postgresql", "mysql", "mssql")):
         return None
+    from orchestrator.redaction import secrets_of
+
     try:
         import sqlalchemy
 
@@ -26,13 +27,13 @@ def _check_backend_store(url: str) -> str | None:
             pass
         engine.dispose()
     except Exception as error:  # noqa: BLE001  (any driver's connection error)
-        return str(error).strip().splitlines()[0]
+        from orchestrator.redaction import redact_text
+
+        return redact_text(str(error).strip().splitlines()[0], secrets_of(url))
     return None
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
-    import subprocess
-
     from orchestrator.cli.common import bad_input
     from orchestrator.redaction import redact
     from orchestrator.tracking.store import ensure_store, mlruns_root
@@ -44,25 +45,24 @@ def _cmd_server(args: argparse.Namespace) -> int:
     if problem:
         return bad_input(ValueError(f"--backend-store {redact(store)} does not answer "
                                     f"({problem}); create the database or fix the URL"))
+    from orchestrator.cli.serving import PortError, check_port, serve
+
+    try:
+        check_port(args.host, args.port)
+    except PortError as error:
+        return bad_input(error)
     artifacts = args.artifacts or str(mlruns_root() / "artifacts")
     shown = args.host if args.host not in ("0.0.0.0", "::") else socket.getfqdn()
     uri = f"http://{shown}:{args.port}"
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-               "--serve-artifacts", "--artifacts-destination", artifacts,
+    # the store's URL (and its password) reaches the server through the environment, not argv
+    command = ["--serve-artifacts", "--artifacts-destination", artifacts,
                "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
     if args.host not in ("127.0.0.1", "localhost"):
         command += ["--allowed-hosts", "*"]  # nodes reach it by whatever name they know
     print(f"MLflow tracking server on {uri} (runs: {redact(store)}; artifacts: {artifacts})\n"
           f"export MLFLOW_TRACKING_URI={uri}   # on the driver and on every node; Ctrl-C stops "
           f"it", flush=True)
-    import os
-
-    # MLflow's background job runner (GenAI jobs) starts a dozen processes we never use
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+    return serve(command, store)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

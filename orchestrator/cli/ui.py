@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-
+    from orchestrator.cli.common import bad_input
+    from orchestrator.cli.serving import PortError, check_port, serve
+    from orchestrator.redaction import redact
     from orchestrator.tracking.store import ensure_store, is_embedded, mlruns_root
 
+    try:
+        check_port("127.0.0.1", args.port)
+    except PortError as error:
+        return bad_input(error)
     uri = ensure_store()
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(args.port)]
+    command = ["--host", "127.0.0.1", "--port", str(args.port)]
     if is_embedded(uri):
         # clients that log through this server (MLFLOW_TRACKING_URI=http://...) upload their
         # artifacts here too, not to ./mlartifacts wherever the server was started
         command += ["--artifacts-destination", str(mlruns_root() / "artifacts")]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} (store: {uri}); Ctrl-C stops it",
+    print(f"MLflow UI on http://127.0.0.1:{args.port} (store: {redact(uri)}); Ctrl-C stops it",
           flush=True)
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
-
+    return serve(command, uri)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -77,11 +77,14 @@ class RunLogger:
     def fail(self, exc: BaseException, status: str = "FAILED") -> None:
         if self.status != "RUNNING":
             return
-        message = f"{type(exc).__name__}: {exc}".strip()
+        from orchestrator.redaction import redact_text
+
+        message = redact_text(f"{type(exc).__name__}: {exc}".strip())
         try:
             self.client.set_tag(self.run_id, "orchestrator.error", message[:5000])
             if status == "FAILED":
-                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                text = redact_text("".join(traceback.format_exception(type(exc), exc,
+                                                                      exc.__traceback__)))
                 self.client.log_text(self.run_id, text, "error.txt")
         finally:
             self.end(status)
@@ -96,12 +99,17 @@ class RunLogger:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        from orchestrator.redaction import redact_text
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, redact_text(str(v)))
+                                                 for k, v in tags.items()])
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)) for k, v in params.items()]
+        from orchestrator.redaction import redact_text
+
+        items = [Param(k, redact_text(str(v), known=False)) for k, v in params.items()]
         for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=items[start:start + MAX_PARAMS_PER_BATCH])
 
@@ -136,7 +144,7 @@ class RunLogger:
         self.client.log_text(self.run_id, text, path)
 
     def log_dict(self, data: Mapping[str, Any], path: str) -> None:
-        self.client.log_dict(self.run_id, dict(data), path)
+        self.client.log_dict(self.run_id, _redacted(dict(data)), path)
 
     def log_table(self, frame: Any, path: str) -> None:
         buffer = io.StringIO()
@@ -171,3 +179,16 @@ def _dataset_entity(frame: Any, name: str, source: str, digest: str) -> Any:
         _DATASETS.clear()  # one data set at a time is what a worker reuses
         _DATASETS[key] = dataset._to_mlflow_entity()
     return _DATASETS[key]
+
+
+def _redacted(value: Any) -> Any:
+    """Every string in a config without the secrets of the URLs it holds (``tune.storage``)."""
+    from orchestrator.redaction import redact_text
+
+    if isinstance(value, str):
+        return redact_text(value, known=False)
+    if isinstance(value, Mapping):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return value

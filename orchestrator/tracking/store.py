@@ -32,8 +32,20 @@ def tracking_uri() -> str:
     """The tracking URI every process of this invocation uses."""
     explicit = os.environ.get("MLFLOW_TRACKING_URI")
     if explicit:
-        return explicit
+        return with_driver(explicit)
     return f"sqlite:///{mlruns_root() / 'mlflow.db'}"
+
+
+def with_driver(url: str) -> str:
+    """A database URL with a driver that is installed: ``postgresql://`` means psycopg (3) to
+    SQLAlchemy 2.1, psycopg2 to older ones; name psycopg2 where only it is installed (the
+    ``postgres`` extra and the dev extra install psycopg2-binary)."""
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
 
 
 def is_embedded(uri: str) -> bool:

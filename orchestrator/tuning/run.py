@@ -64,7 +64,10 @@ def _parent_run(uri: str, exp: ResolvedExperiment, ref: StudyRef, study: Any,
     if existing is None:
         study.set_user_attr(PARENT_ATTR, logger.run_id)
         logger.log_params({**flatten(exp.config), "backend": ref.backend})
-        logger.log_dict(exp.tune.model_dump(mode="json"), "tune.json")
+        settings = exp.tune.model_dump(mode="json")
+        if settings.get("storage"):  # from the YAML or -o: its password stays out of MLflow
+            settings["storage"] = redact(settings["storage"])
+        logger.log_dict(settings, "tune.json")
     return logger
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config.loader import ResolvedExperiment
+from orchestrator.redaction import redact
 
 RETRY_HISTORY_ATTR = "retry_history"  # Optuna's: the trials a retry replaces
 
@@ -77,14 +78,10 @@ def open_storage(ref: StudyRef) -> Any:
 
 
 def _driver(url: str) -> str:
-    """``postgresql://`` names SQLAlchemy's default driver (psycopg 3); use psycopg2 when that
-    is the one installed."""
-    import importlib.util
+    """``postgresql://`` with the driver that is installed (``tracking.store.with_driver``)."""
+    from orchestrator.tracking.store import with_driver
 
-    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
-            and importlib.util.find_spec("psycopg2") is not None:
-        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
-    return url
+    return with_driver(url)
 
 
 def retry_callback(max_retry: int) -> Any:
@@ -166,15 +163,15 @@ def load_study(exp: ResolvedExperiment, ref: StudyRef, *, create: bool) -> Any:
                                     pruner=make_pruner(exp), load_if_exists=True)
         wanted = optuna.study.StudyDirection[exp.tune.direction.upper()]
         if study.direction != wanted:  # load_if_exists does not check it
-            raise ValueError(f"study {ref.name!r} in {ref.storage_url} exists with direction "
-                             f"{study.direction.name.lower()}, the config says "
+            raise ValueError(f"study {ref.name!r} in {redact(ref.storage_url)} exists with "
+                             f"direction {study.direction.name.lower()}, the config says "
                              f"{exp.tune.direction}; use another tune.study_name")
         return study
     try:
         return optuna.load_study(study_name=ref.name, storage=storage,
                                  sampler=make_sampler(exp), pruner=make_pruner(exp))
     except KeyError:
-        raise ValueError(f"no study {ref.name!r} in {ref.storage_url}; start it with "
+        raise ValueError(f"no study {ref.name!r} in {redact(ref.storage_url)}; start it with "
                          f"`orchestrator tune {exp.file} --storage URL`") from None
 
 

@@ -71,6 +71,9 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
 
     from orchestrator.plugins import manager as plugin_manager
 
+    from orchestrator.redaction import remember
+
+    remember(ref.storage_url)  # errors of this process's trials go to MLflow without it
     interrupts.install()  # SIGTERM and Ctrl-C stop the trial, between storage writes
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = load_study(exp, ref, create=False)
