@@ -55,7 +55,14 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     console.print(results_table(results))
     for result in results:
         console.print(f"trials of {result.study_name}: {result.parquet}", highlight=False)
-    return 0
+    # a study without a single complete trial found nothing (e.g. every trial failed on a
+    # metric that is never reported): say so, and exit non-zero so a script notices
+    empty = [r for r in results if r.best_value is None] if args.workers > 0 else []
+    for result in empty:
+        counts = ", ".join(f"{v} {k}" for k, v in result.counts.items() if v)
+        console.print(f"error: study {result.study_name} has no complete trial ({counts}); "
+                      f"the trials' fail_reason says why: {result.parquet}", highlight=False)
+    return 1 if empty else 0
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:

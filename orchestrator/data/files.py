@@ -85,6 +85,14 @@ def numeric_columns(df: pd.DataFrame, columns: Sequence[str], path: str | Path |
                             f"(row {row}: {s.iloc[row]!r}, {int(bad.sum())} such values); "
                             "encode it as numbers, leave missing cells empty, or drop the column")
         out[col] = coerced.astype("float64")
+    for col, values in out.items():  # inf (or 1e400) is no measurement: every loss turns NaN
+        infinite = np.isinf(values.to_numpy())
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            raise DataError(f"{prefix(path, key)}: {role} column '{col}' has "
+                            f"{int(infinite.sum())} infinite value(s) (first at row {row}: "
+                            f"{_cell(df[col].iloc[row])}); give finite numbers, or leave the cell "
+                            "empty for a missing value")
     return pd.DataFrame(out, index=df.index)
 
 
@@ -129,3 +137,8 @@ def check_binary(series: pd.Series, where: str) -> np.ndarray:
         raise DataError(f"{where}: label column '{series.name}' has only one class "
                         f"({int(y[0])}); a binary task needs positives and negatives")
     return y
+
+
+def _cell(value: object) -> str:
+    """A cell as written in a message (NumPy scalars as plain numbers)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)

@@ -273,6 +273,7 @@ class ImbalancedTask(Task):
                 arrays[f"x_test_{k}"], arrays[f"y_test_{k}"], fold=k if numbered else None,
                 info={"train_positives": int(arrays[f"y_train_{k}"].sum()),
                       "test_positives": int(arrays[f"y_test_{k}"].sum())}))
+        _warn_single_class(splits, data)
         y = arrays["y"]
         table = pd.DataFrame(arrays["raw"], columns=list(names))
         table[str(arrays["label"][0])] = y
@@ -323,4 +324,29 @@ class ImbalancedTask(Task):
             "plots/precision_recall.png": precision_recall_plot(
                 split.y_test, scores, f"precision-recall, test{where}"),
         }
-        return Evaluation(metrics, figures)
+        # a part holding one class only has no average precision / ROC AUC: say why, no NaN
+        missing = {}
+        for key in [k for k, v in metrics.items() if v != v]:
+            part = split.y_test if key.startswith("test/") else split.y_val
+            missing[key] = (f"the {key.split('/')[0]} part{where} has {len(part)} example(s), "
+                            f"{int(np.sum(part))} positive: {key.split('/')[1]} needs both "
+                            "classes")
+            del metrics[key]
+        return Evaluation(metrics, figures, missing=missing)
+
+
+def _warn_single_class(splits: list[Split], data: ImbalancedData) -> None:
+    """Warn, before any run, about a test or validation part that holds one class only:
+    average precision and ROC AUC need both (they are then recorded as having no value)."""
+    import warnings
+
+    for split in splits:
+        where = f" of fold {split.fold}" if split.fold is not None else ""
+        for part, y, option in (("test", split.y_test, "test_size"),
+                                ("validation", split.y_val, "val_size")):
+            if y is None or len(np.unique(y)) >= 2:
+                continue
+            warnings.warn(f"data: the {part} part{where} has {len(y)} example(s), "
+                          f"{int(np.sum(y))} positive: average precision and ROC AUC need "
+                          f"both classes and will have no value; raise data.{option} or use "
+                          "fewer folds", UserWarning, stacklevel=2)
