@@ -181,12 +181,17 @@ def _pydantic_error(file: str | Path, error: ValidationError, model: type[BaseMo
         message = "is required"
     elif kind == "value_error":  # our own validators: the message says it all
         message = first["msg"].removeprefix("Value error, ")
+    elif kind in ("model_type", "dict_type", "model_attributes_type"):
+        message = f"must be a mapping of keys to values (got {short(first.get('input'))})"
     else:
-        message = first["msg"]
-        if "input" in first and kind not in ("model_type", "dict_type"):
-            message += f" (got {short(first['input'])})"
-        if kind == "literal_error":
-            message = message.replace("Input should be", "must be")
+        message = first["msg"].replace("Input should be", "must be").replace(
+            "List should have", "must have").replace(" after validation", "")
+        value = first.get("input")
+        if isinstance(value, bool) and kind in ("int_type", "float_type", "int_from_float",
+                                                "string_type"):
+            message += f" (got {str(value).lower()}: a boolean)"
+        elif "input" in first:
+            message += f" (got {short(value)})"
     return ConfigError(file, path, message)
 
 
@@ -352,15 +357,21 @@ def _check_metrics(file: str, top: Experiment, task_cls: Any) -> None:
                  ("tune.metric", top.tune.metric) if top.tune else None]
         for where, metric in filter(None, named):
             if metric not in known:
-                raise ConfigError(file, where, catalogue.unknown_message(
-                    f"metric of task {task_cls.name!r} (per epoch)", metric, known))
+                hint = catalogue.closest(metric, known)
+                raise ConfigError(file, where, f"{short(metric)} is not reported per epoch by "
+                                  f"task {task_cls.name!r}"
+                                  + (f" (did you mean {hint!r}?)" if hint else "")
+                                  + f"; it reports: {', '.join(known)}")
     final = task_cls.final_metric_names
     verdict = top.tune.verdict if top.tune else None
     if final is not None and verdict is not None and verdict.metric is not None:
         held_out = [m for m in final if m.startswith("test/")]
         if verdict.metric not in held_out:
-            raise ConfigError(file, "tune.verdict.metric", catalogue.unknown_message(
-                f"held-out metric of task {task_cls.name!r}", verdict.metric, held_out))
+            hint = catalogue.closest(verdict.metric, held_out)
+            raise ConfigError(file, "tune.verdict.metric", f"{short(verdict.metric)} is not "
+                              f"reported on the test part by task {task_cls.name!r}"
+                              + (f" (did you mean {hint!r}?)" if hint else "")
+                              + f"; it reports: {', '.join(held_out)}")
 
 
 def _check_size(where: str, task: Any, data: BaseModel, model: BaseModel) -> None:

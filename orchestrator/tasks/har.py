@@ -77,7 +77,8 @@ class HarModel(Options):
     dropout: float = Field(0.5, ge=0, lt=1)
     # extensions beyond the lecture's network (defaults reproduce it)
     input_dense: int = Field(0, ge=0)  # a per-time-step dense projection (+ activation) first
-    head: tuple[PositiveInt, ...] = ()  # dense hidden layers (relu) between the recurrent stack and output
+    # dense hidden layers (relu) between the recurrent stack and output
+    head: tuple[PositiveInt, ...] = ()
     norm: Literal["none", "layer"] = "none"  # after the last recurrent layer
     logits: bool = False  # linear output (use a loss with from_logits: true) instead of softmax
 
