@@ -263,11 +263,13 @@ CASES = [
      "'group')"),
     # --- the command line -----------------------------------------------------------------------
     ("override-no-equals", HEAD, ["-o", "train.epochs"],
-     'command line: -o train.epochs: overrides look like key.path=value'),
+     'command line: -o train.epochs: overrides look like section.setting=VALUE, e.g. '
+     'train.epochs=3'),
     ("override-no-key", HEAD, ["-o", "=3"],
-     'command line: -o =3: overrides look like key.path=value'),
+     'command line: -o =3: overrides look like section.setting=VALUE, e.g. train.epochs=3'),
     ("override-empty-part", HEAD, ["-o", "train..epochs=3"],
-     'command line: -o train..epochs=3: a key path has no empty part: key.path=value'),
+     'command line: -o train..epochs=3: the dotted path has an empty part; overrides look '
+     'like section.setting=VALUE, e.g. train.epochs=3'),
     ("override-bad-yaml", HEAD, ["-o", "optimizer.lr=["],
      'command line: -o optimizer.lr=[: value is not valid YAML: expected the node content, '
      "but found '<stream end>'"),

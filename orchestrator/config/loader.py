@@ -85,11 +85,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     """``key.path=value`` with the value read as YAML (``3``, ``1e-3``, ``[a, b]``, ``null``)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError("command line", f"-o {text}", "overrides look like key.path=value")
+        raise ConfigError("command line", f"-o {text}", "overrides look like "
+                          "section.setting=VALUE, e.g. train.epochs=3")
     parts = key.strip().split(".")
     if any(not part.strip() for part in parts):
-        raise ConfigError("command line", f"-o {text}", "a key path has no empty part: "
-                          "key.path=value")
+        raise ConfigError("command line", f"-o {text}", "the dotted path has an empty part; "
+                          "overrides look like section.setting=VALUE, e.g. train.epochs=3")
     try:
         value = yaml_reader.load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
