@@ -125,7 +125,8 @@ def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
     assert "plots/optimization_history.png" in plots
     import pandas as pd
 
-    frame = pd.read_parquet(root / "tuning" / f"tune-smoke-{backend}.parquet")
+    (export,) = (root / "tuning").glob(f"tune-smoke-{backend}-*.parquet")
+    frame = pd.read_parquet(export)
     assert len(frame) == 6 and {"number", "value", "state", "duration"} <= set(frame.columns)
 
 

@@ -56,6 +56,10 @@ def _last_word(error: Exception) -> int:
     from orchestrator.redaction import redact_text
     from orchestrator.tracking.failures import store_problem
 
+    from orchestrator.tuning.study import StorageError
+
+    if isinstance(error, StorageError):
+        return bad_input(error)
     problem = store_problem(error)
     if problem is not None:
         return bad_input(problem)

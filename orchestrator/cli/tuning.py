@@ -82,6 +82,18 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 
+def _workers(text: str) -> int:
+    """``--workers``: a whole number from 0 (create the studies only) up."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 (create the studies "
+                                         f"only) or more")
+    return value
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="tune with Optuna: one study per variant and backend, "
                                     "trials in MLflow, then a held-out verdict",
@@ -92,7 +104,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "untouched test part, with intervals and paired "
                                    "comparisons. Rerunning the same command resumes.")
     add_experiment_args(p)
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
                    help="tuning workers, where the executor runs them (local: processes on "
                         "this machine; 0: create the studies only)")
     p.add_argument("--no-verdict", action="store_true",

@@ -62,7 +62,11 @@ def artifact_location(uri: str) -> str | None:
 
 def ensure_store(uri: str | None = None) -> str:
     """Create the embedded store (and run its migrations) if needed; return the URI."""
+    import logging
+
     uri = uri or tracking_uri()
+    for name in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow tables..."
+        logging.getLogger(name).setLevel(logging.WARNING)
     if is_embedded(uri):
         (mlruns_root() / "artifacts").mkdir(parents=True, exist_ok=True)
     from mlflow.tracking import MlflowClient

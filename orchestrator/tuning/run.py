@@ -202,15 +202,16 @@ def join(experiments: list[ResolvedExperiment], storage: str) -> int:
     from orchestrator.orchestration.isolation import run_isolated
     from orchestrator.tracking.store import ensure_store
 
+    refs = [(item.experiment, study_ref(item.experiment, item.backend, storage, item.outer))
+             for item in studies(experiments)]
+    for exp, ref in refs:  # a clear error if `tune` has not created it, before any store
+        load_study(exp, ref, create=False)
     uri = ensure_store()
     ran = 0
     deadlines: dict[str, float | None] = {}
-    for item in studies(experiments):
-        exp = item.experiment
+    for exp, ref in refs:
         if exp.file not in deadlines:
             deadlines[exp.file] = time.time() + exp.tune.timeout if exp.tune.timeout else None
-        ref = study_ref(exp, item.backend, storage, item.outer)
-        load_study(exp, ref, create=False)  # a clear error if `tune` has not created it
         ran += run_isolated(_worker_main, exp, ref, uri, deadlines[exp.file])
     return ran
 
@@ -260,7 +261,9 @@ def finalize(exp: ResolvedExperiment, ref: StudyRef, uri: str, parent: Any,
         frame["duration"] = pd.to_timedelta(frame["duration"]).dt.total_seconds()
     folder = mlruns_root() / "tuning"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{ref.name}.parquet"
+    # the parent run's id: two studies of one name (other storages, other files) keep their
+    # own export; the same study resumed overwrites its own
+    path = folder / f"{ref.name}-{parent.run_id[:12]}.parquet"
     frame.to_parquet(path, index=False)
     parent.client.log_artifact(parent.run_id, str(path), "trials")
     result.parquet = str(path)

@@ -59,22 +59,50 @@ def study_ref(exp: ResolvedExperiment, backend: str, storage: str | None = None,
                     (beat.interval, beat.grace, beat.max_retry), outer)
 
 
+# how long a write to an SQLite storage waits for another process's lock before it fails
+SQLITE_LOCK_TIMEOUT_S = 60
+
+
+class StorageError(ValueError):
+    """An Optuna storage that cannot be opened: one line, with the URL redacted."""
+
+
 def open_storage(ref: StudyRef) -> Any:
-    """An Optuna storage; database URLs get a heartbeat that fails and retries dead trials."""
+    """An Optuna storage; database URLs get a heartbeat that fails and retries dead trials.
+    A URL that cannot be opened (unknown scheme, driver not installed, no such database, a
+    server that does not answer) raises ``StorageError``."""
     import optuna
 
     url = ref.storage_url
-    if url.startswith("journal:"):
-        from optuna.storages.journal import JournalFileBackend
+    try:
+        if url.startswith("journal:"):
+            from optuna.storages.journal import JournalFileBackend
 
-        return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    interval, grace, retries = ref.heartbeat
-    with warnings.catch_warnings():  # heartbeat and retry are "experimental" since Optuna 2.8
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            _driver(url), heartbeat_interval=interval, grace_period=grace,
-            heartbeat_stale_trial_callback=retry_callback(retries),
-            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
+            return optuna.storages.JournalStorage(
+                JournalFileBackend(url.removeprefix("journal:")))
+        interval, grace, retries = ref.heartbeat
+        if url.startswith("sqlite"):
+            # several workers write one file: wait for each other's locks (bounded), do not fail
+            engine = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
+        else:
+            engine = {"pool_pre_ping": True}
+            if url.startswith("postgresql"):
+                engine["connect_args"] = {"connect_timeout": 10}
+        with warnings.catch_warnings():  # heartbeat and retry are "experimental" (Optuna 2.8)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                _driver(url), heartbeat_interval=interval, grace_period=grace,
+                heartbeat_stale_trial_callback=retry_callback(retries), engine_kwargs=engine)
+    except (KeyboardInterrupt, StorageError):
+        raise
+    except Exception as error:  # noqa: BLE001  (any driver's, SQLAlchemy's or Optuna's)
+        from orchestrator.redaction import redact_text, secrets_of
+        from orchestrator.tracking.failures import store_problem
+
+        why = store_problem(error) or f"{type(error).__name__}: {error}"
+        why = why.removeprefix("store or storage failed: ")
+        raise StorageError(redact_text(f"the Optuna storage {redact(url)} cannot be opened: "
+                                       f"{why}", secrets_of(url))) from None
 
 
 def _driver(url: str) -> str:

@@ -19,6 +19,7 @@ from orchestrator.tracking import interrupts
 from orchestrator.config.loader import (ResolvedExperiment, config_conditions_hold,
                                         resolve_variant, set_sample)
 from orchestrator.orchestration.plan import PlannedRun
+from orchestrator.tuning.optuna_compat import frozen_trial, heartbeat_thread, pop_waiting_trial
 from orchestrator.tuning.splits import search_data
 from orchestrator.tuning.study import StudyRef, budget_state, load_study, retry_callback
 
@@ -86,7 +87,7 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
     while deadline is None or time.time() < deadline:
         with interrupts.shielded():
             fail_stale_trials(study)
-            trial_id = study._pop_waiting_trial_id()
+            trial_id = pop_waiting_trial(study)
         if trial_id is None:
             counts = budget_state(study)
             if counts["running"] == 0 and counts["waiting"] == 0:
@@ -94,9 +95,7 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
             time.sleep(min(ref.heartbeat[0], 2.0))  # others still run: one may die and retry
             continue
         trial = optuna.Trial(study, trial_id)
-        from optuna.storages._heartbeat import get_heartbeat_thread
-
-        with get_heartbeat_thread(trial._trial_id, study._storage):
+        with heartbeat_thread(study, trial_id):
             _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_id,
                        interactive)
         ran += 1
@@ -125,7 +124,7 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
             "orchestrator.task": exp.task, "orchestrator.file": exp.file,
             "optuna.study_name": ref.name, "optuna.trial_number": trial.number,
             "optuna.sampled": ",".join(values)}
-    frozen = study._storage.get_trial(trial._trial_id)
+    frozen = frozen_trial(study, trial)
     retried = frozen.system_attrs.get("failed_trial")
     if retried is not None:
         tags["optuna.retry_of"] = retried
@@ -194,9 +193,9 @@ def _run_trial(exp, ref, uri, study, trial, task, backend, prepared, parent_run_
             logger.fail(exc, status="KILLED")  # nothing if the run has ended
             # a stop held until the end of the writes above (the trial told, the run ended)
             # leaves a finished trial: failing it again or retrying it would break the budget
-            if not study._storage.get_trial(trial._trial_id).state.is_finished():
+            if not frozen_trial(study, trial).state.is_finished():
                 study.tell(trial, state=TrialState.FAIL)
-                retry_callback(ref.heartbeat[2])(study, study._storage.get_trial(trial._trial_id))
+                retry_callback(ref.heartbeat[2])(study, frozen_trial(study, trial))
         raise
     except Exception as exc:  # recorded; the study goes on
         reason = f"{type(exc).__name__}: {exc}"
