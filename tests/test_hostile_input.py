@@ -248,6 +248,16 @@ CASES = [
                                                                  "low": 1e-4, "high": 1e-1}}}),
      [],
      '{file}: tune.sampler.seed: must be greater than or equal to 0 (got -1)'),
+    ("validation-metric-without-validation",
+     _with(data={"val_size": 0.0}, train__early_stopping={"metric": "val/accuracy"}), [],
+     "{file}: train.early_stopping.metric: 'val/accuracy' needs a validation part, and task "
+     "'digits' builds none with these data options (set data.val_size)"),
+    ("verdict-metric", _with(tune={"metric": "val/loss", "direction": "minimize", "trials": 2,
+                                   "verdict": {"metric": "test/auc"},
+                                   "space": {"optimizer.lr": {"type": "float", "low": 1e-4,
+                                                              "high": 1e-1}}}), [],
+     "{file}: tune.verdict.metric: 'test/auc' is not reported on the test part by task "
+     "'digits' (did you mean 'test/macro_f1'?); it reports: test/accuracy, test/macro_f1"),
     # --- matrices -----------------------------------------------------------------------------
     ("matrix-million", _with(matrix={f"model.x{i}": list(range(10)) for i in range(6)}), [],
      '{file}: matrix: expands to 1,000,000 variants (10 x 10 x 10 x 10 x 10 x 10); at most '
@@ -425,3 +435,31 @@ def test_the_command_line_says_no_in_one_line_without_a_traceback(kind, tmp_path
     assert cpu < 5, f"{cpu:.1f} s of CPU time"
     assert peak_kib < 300 * 1024, f"{peak_kib / 1024:.0f} MiB"
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_tune_metric_no_trial_reports_makes_tune_exit_non_zero(tmp_path: Path, capsys,
+                                                                 monkeypatch) -> None:
+    """A metric validate cannot rule out (the validation part of this table holds negatives
+    only, so val/average_precision is never reported): every trial fails on it, and ``tune``
+    says so and exits 1 instead of 0."""
+    monkeypatch.setenv("ORCHESTRATOR_THREADS", "1")
+    monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(tmp_path / "store"))  # this one runs
+    table = tmp_path / "table.csv"
+    table.write_text("a,b,y\n" + "".join(f"{i % 7},{i % 5},{int(i < 12)}\n"
+                                         for i in range(120)))
+    path = tmp_path / "experiment.yaml"
+    path.write_text(_with(IMBALANCED, name="no-metric",
+                          data={"source": str(table), "label": "y", "test_size": 0.5,
+                                "val_size": 0.05},
+                          model={"hidden": [2]}, train={"epochs": 1, "batch_size": 64},
+                          tune={"metric": "val/average_precision", "direction": "maximize",
+                                "trials": 1, "verdict": None,
+                                "space": {"optimizer.lr": {"type": "float", "low": 1e-3,
+                                                           "high": 1e-2}}}))
+    with pytest.warns(UserWarning, match="the validation part has 3 example"):
+        code = main(["tune", str(path)])
+    out = capsys.readouterr()
+    assert code == 1, out.err
+    assert ("error: study no-metric-torch has no complete trial (1 failed, 1 done); the "
+            "trials' fail_reason says why: ") in out.out
+

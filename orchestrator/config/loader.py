@@ -320,6 +320,7 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
     for variant, config in _expand_matrix(base, file):
         where = f"{file} (variant {variant})" if variant else file
         resolved.append(resolve_variant(where, file, name, variant, config, chosen))
+    _check_validation_metrics(file, top, task_cls, resolved)
     if top.tune is not None:
         _check_space(file, resolved, top.tune, name, chosen)
         for r in resolved if top.tune.verdict is not None else ():
@@ -373,6 +374,26 @@ def _check_metrics(file: str, top: Experiment, task_cls: Any) -> None:
                               f"reported on the test part by task {task_cls.name!r}"
                               + (f" (did you mean {hint!r}?)" if hint else "")
                               + f"; it reports: {', '.join(held_out)}")
+
+
+def _check_validation_metrics(file: str, top: Experiment, task_cls: Any,
+                              variants: Sequence[ResolvedExperiment]) -> None:
+    """A ``val/...`` metric needs a validation part (a cross-validated search has one per
+    fold)."""
+    named = [("train.early_stopping.metric", top.train.early_stopping.metric)
+             if top.train.early_stopping else None,
+             ("tune.metric", top.tune.metric) if top.tune and top.cv is None else None]
+    named = [n for n in named if n is not None and n[1].startswith("val/")]
+    task = task_cls()
+    for variant in variants if named else ():
+        if task.has_validation(variant.data) is False:
+            where = f"{file} (variant {variant.variant})" if variant.variant else file
+            key, metric = named[0]
+            options = [f"data.{k}" for k in task_cls.DataOptions.model_fields
+                       if k.startswith(("val", "n_val"))]
+            raise ConfigError(where, key, f"{short(metric)} needs a validation part, and "
+                              f"task {task_cls.name!r} builds none with these data options"
+                              + (f" (set {' or '.join(options)})" if options else ""))
 
 
 def _check_size(where: str, task: Any, data: BaseModel, model: BaseModel) -> None:

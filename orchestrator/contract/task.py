@@ -111,6 +111,11 @@ class Task(ABC):
     # declared
     final_metric_names: ClassVar[tuple[str, ...] | None] = None
 
+    def has_validation(self, data: Options) -> bool | None:
+        """Whether ``prepare`` builds a validation part with these options (``val/...`` metrics
+        exist only then). None (the default): not known before the data is read."""
+        return None
+
     def spec_bounds(self, data: Options) -> Mapping[str, Any] | None:
         """The ``prepared.meta`` entries ``model_spec`` reads, at their smallest values that
         ``data`` allows, known without reading any data (e.g. ``{"inputs": 1}``). Validation

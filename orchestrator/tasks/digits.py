@@ -50,6 +50,9 @@ class DigitsTask(Task):
     epoch_metric_names = ("val/accuracy",)
     final_metric_names = ("test/accuracy", "test/macro_f1", "train/epochs_to_threshold")
 
+    def has_validation(self, data: DigitsData) -> bool:
+        return data.val_size > 0
+
     def spec_bounds(self, data: DigitsData) -> dict:
         return {}
 

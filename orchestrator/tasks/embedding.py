@@ -133,6 +133,9 @@ class EmbeddingTask(Task):
     final_metric_names = ("test/recall_at_1", "test/knn_accuracy", "test/embedding_norm",
                           "val/recall_at_1")
 
+    def has_validation(self, data: EmbeddingData) -> bool:
+        return data.val_size > 0
+
     def spec_bounds(self, data: EmbeddingData) -> dict:
         return {}
 

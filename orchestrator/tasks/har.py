@@ -94,6 +94,9 @@ class HarTask(Task):
     epoch_metric_names = ("val/accuracy",)
     final_metric_names = ("test/accuracy", "test/macro_f1", "val/accuracy", "val/macro_f1")
 
+    def has_validation(self, data: HarData) -> bool:
+        return bool(data.val_subjects)
+
     def spec_bounds(self, data: HarData) -> dict:
         # at least one channel and two classes; the window length is known
         return {"timesteps": max(data.window // data.downsample, 1),

@@ -204,6 +204,9 @@ class ImbalancedTask(Task):
     final_metric_names = ("test/average_precision", "test/roc_auc", "test/f1",
                           "test/precision", "test/recall", "val/average_precision")
 
+    def has_validation(self, data: ImbalancedData) -> bool:
+        return data.val_size > 0
+
     def spec_bounds(self, data: ImbalancedData) -> dict:
         return {"inputs": 1}  # at least one feature column
 

@@ -78,6 +78,9 @@ class TextTask(Task):
     epoch_metric_names = ("val/bits_per_char",)
     final_metric_names = ("test/bits_per_char", "test/perplexity")
 
+    def has_validation(self, data: TextData) -> bool:
+        return data.val_split != 0  # null: one play, or 5 % of a single document
+
     def spec_bounds(self, data: TextData) -> dict:
         return {"vocab_size": 2, "seq_len": data.seq_len}  # at least two characters
 

@@ -61,6 +61,9 @@ class VanishingTask(Task):
     final_metric_names = ("test/accuracy", "test/macro_f1", "test/grad_norm_first_step",
                           "test/grad_norm_last_step", "test/grad_norm_ratio_first_to_last")
 
+    def has_validation(self, data: VanishingData) -> bool:
+        return data.n_val > 0
+
     def spec_bounds(self, data: VanishingData) -> dict:
         return {"length": data.length}
 
