@@ -114,6 +114,13 @@ CASES = [
      "{file}: resources: must be a mapping of keys to values (got 'big')"),
     ("name-number", _with(name=42), [],
      '{file}: name: must be a valid string (got 42)'),
+    ("name-slash", _with(name="../../etc/x"), [],
+     "{file}: name: a name has no slash, backslash, control character or surrounding space "
+     "(it names files and MLflow experiments)"),
+    ("name-2000-characters", _with(name="n" * 2000), [],
+     "{file}: name: must have at most 200 characters (got '" + "n" * 79 + "...)"),
+    ("description-too-long", _with(description="d" * 10_000), [],
+     "{file}: description: must have at most 5000 characters (got '" + "d" * 79 + "...)"),
     ("description-list", _with(description=["a"]), [],
      "{file}: description: must be a valid string (got ['a'])"),
     ("data-string", _with(data="x"), [],

@@ -23,6 +23,8 @@ SEED_MAX = 2**32 - 1  # NumPy's and the frameworks' generators take seeds in [0,
 MAX_BATCH = 10_000_000  # train.batch_size, train.eval_batch_size
 MAX_LR = catalogue.MAX_LR  # optimizer.lr in (0, 10]
 MAX_WEIGHT_BYTES = 4 * 1024**3  # a model's initial weights (float64), before the RAM cap
+MAX_NAME_CHARS = 200  # name: (with "-<backend>.parquet" within a file name's 255 bytes)
+MAX_DESCRIPTION_CHARS = 5_000  # description: (an MLflow tag holds 8,000)
 ECHO_CHARS = 80  # a value echoed in an error is cut to this many characters, then "..."
 MAX_ERROR_CHARS = 1_000  # an error line as a whole
 

@@ -186,7 +186,8 @@ def _pydantic_error(file: str | Path, error: ValidationError, model: type[BaseMo
         message = f"must be a mapping of keys to values (got {short(first.get('input'))})"
     else:
         message = first["msg"].replace("Input should be", "must be").replace(
-            "List should have", "must have").replace(" after validation", "")
+            "List should have", "must have").replace("String should have", "must have").replace(
+            " after validation", "")
         value = first.get("input")
         if isinstance(value, bool) and kind in ("int_type", "float_type", "int_from_float",
                                                 "string_type"):

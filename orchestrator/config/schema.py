@@ -107,8 +107,9 @@ class Experiment(Strict):
     """One experiment file. ``matrix`` expands into variants (the cartesian product of its
     dotted keys' values); every variant runs on every backend with every seed."""
 
-    name: str | None = Field(None, min_length=1)
-    description: str = ""
+    # the MLflow experiment name, and part of study names and their Parquet files' names
+    name: str | None = Field(None, min_length=1, max_length=limits.MAX_NAME_CHARS)
+    description: str = Field("", max_length=limits.MAX_DESCRIPTION_CHARS)  # an MLflow tag
     task: str
     data: dict[str, Any] = {}
     model: dict[str, Any] = {}
@@ -128,6 +129,15 @@ class Experiment(Strict):
     @classmethod
     def _executor_by_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and (value != value.strip() or any(
+                c in value for c in "/\\") or not value.isprintable()):
+            raise ValueError("a name has no slash, backslash, control character or "
+                             "surrounding space (it names files and MLflow experiments)")
+        return value
 
     @field_validator("loss", "optimizer")
     @classmethod
