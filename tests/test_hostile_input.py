@@ -265,6 +265,21 @@ CASES = [
                                                               "high": 1e-1}}}), [],
      "{file}: tune.verdict.metric: 'test/auc' is not reported on the test part by task "
      "'digits' (did you mean 'test/macro_f1'?); it reports: test/accuracy, test/macro_f1"),
+    ("tune-choices", _with(tune={"metric": "val/loss", "direction": "minimize", "trials": 2,
+                                 "space": {"optimizer.lr": {"type": "categorical",
+                                                            "choices": [0.01] * 1001}}}), [],
+     "{file}: tune.space.optimizer.lr.choices: must have at most 1000 items, not 1001 (got "
+     "[0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0...)"),
+    ("tune-probes", _with(tune={"metric": "val/loss", "direction": "minimize", "trials": 2,
+                                "space": {
+                                    "optimizer.lr": {"type": "categorical", "choices": [
+                                        round(0.001 + i * 1e-6, 6) for i in range(1000)]},
+                                    "optimizer.beta1": {"type": "categorical", "choices": [
+                                        round(0.5 + i * 1e-4, 4) for i in range(1000)]},
+                                    "optimizer.eps": {"type": "float", "low": 1e-8,
+                                                      "high": 1e-6}}}), [],
+     "{file}: tune.space: checking it needs 2,002 configs (variants x values to try); at most "
+     "2,000: fewer variants or categorical choices"),
     # --- matrices -----------------------------------------------------------------------------
     ("matrix-million", _with(matrix={f"model.x{i}": list(range(10)) for i in range(6)}), [],
      '{file}: matrix: expands to 1,000,000 variants (10 x 10 x 10 x 10 x 10 x 10); at most '

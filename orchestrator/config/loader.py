@@ -531,6 +531,12 @@ def _check_space(file: str, variants: Sequence[ResolvedExperiment], tune: Any, n
     """Every search dimension must set a real config path to a valid value in every variant
     where it applies (and apply in at least one), and every condition must refer to an earlier
     dimension and one of its values, or to a config path of the variants."""
+    probes = len(variants) * sum(len(dim.choices) if dim.type == "categorical" else 2
+                                 for dim in tune.space.values())
+    if probes > limits.MAX_PROBES:
+        raise ConfigError(file, "tune.space", f"checking it needs {probes:,} configs (variants"
+                          f" x values to try); at most {limits.MAX_PROBES:,}: fewer variants "
+                          "or categorical choices")
     seen: dict[str, Any] = {}
     where_applies: dict[str, set[int]] = {}
     for path, dim in tune.space.items():

@@ -27,7 +27,7 @@ class Dimension(Strict):
     high: float | None = None
     log: bool = False
     step: float | None = Field(None, gt=0)
-    choices: list[Any] | None = None
+    choices: list[Any] | None = Field(None, max_length=limits.MAX_CHOICES)
     when: dict[str, list[Any]] = {}
 
     @model_validator(mode="after")
@@ -115,9 +115,9 @@ class Tune(Strict):
     storage: str | None = None  # an Optuna storage URL; default: SQLite under mlruns/
     study_name: str | None = None  # default: "<experiment>-<backend>"
     heartbeat: Heartbeat = Heartbeat()
-    space: dict[str, Dimension] = Field(min_length=1)
+    space: dict[str, Dimension] = Field(min_length=1, max_length=limits.MAX_DIMENSIONS)
     verdict: Verdict | None = Verdict()  # null: no retraining after the studies
     # points to evaluate first (before the sampler's), e.g. the config as written: a mapping of
     # dimensions to values each; a variant's study takes the dimensions it has
-    enqueue: list[dict[str, Any]] = []
+    enqueue: list[dict[str, Any]] = Field([], max_length=limits.MAX_ENQUEUED)
     nested: Nested | None = None
