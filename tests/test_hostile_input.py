@@ -280,6 +280,16 @@ CASES = [
                                                       "high": 1e-6}}}), [],
      "{file}: tune.space: checking it needs 2,002 configs (variants x values to try); at most "
      "2,000: fewer variants or categorical choices"),
+    ("grid-of-a-million", _with(tune={"metric": "val/loss", "direction": "minimize",
+                                      "trials": 2, "sampler": {"name": "grid"},
+                                      "space": {"optimizer.lr": {"type": "float", "low": 1e-4,
+                                                                 "high": 1e-1, "step": 1e-7}}}),
+     [], "{file}: tune.space.optimizer.lr: a grid of 999,001 points; at most 1,000 per "
+         "dimension (a larger step)"),
+    ("resources-cpus", _with(resources={"cpus": 1e308}), [],
+     "{file}: resources.cpus: must be less than or equal to 4096 (got 1e+308)"),
+    ("executor-retries", _with(executor={"name": "local", "retries": 10**9}), [],
+     "{file}: executor.retries: must be less than or equal to 100 (got 1000000000)"),
     # --- matrices -----------------------------------------------------------------------------
     ("matrix-million", _with(matrix={f"model.x{i}": list(range(10)) for i in range(6)}), [],
      '{file}: matrix: expands to 1,000,000 variants (10 x 10 x 10 x 10 x 10 x 10); at most '

@@ -309,6 +309,12 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
                 if dim.type == "float" and dim.step is None:
                     raise ConfigError(file, f"tune.space.{path}", "a grid search needs a step "
                                       "for float ranges")
+                if dim.type != "categorical":
+                    points = math.floor((dim.high - dim.low) / (dim.step or 1)) + 1
+                    if points > limits.MAX_CHOICES:
+                        raise ConfigError(file, f"tune.space.{path}", f"a grid of {points:,} "
+                                          f"points; at most {limits.MAX_CHOICES:,} per "
+                                          "dimension (a larger step)")
         if top.tune.metric.startswith("test/"):
             raise ConfigError(file, "tune.metric", f"{top.tune.metric!r} would tune on the test "
                               "data; use a validation metric (val/...)")

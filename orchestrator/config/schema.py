@@ -85,9 +85,9 @@ class RunResources(Strict):
     """What one run asks of a cluster node (``executor: ray`` or ``slurm``): CPUs, GPUs and
     memory. The local executor gives each run its share of this machine instead."""
 
-    cpus: float = Field(1, gt=0)
-    gpus: float = Field(0, ge=0)
-    memory_gb: float | None = Field(None, gt=0)
+    cpus: float = Field(1, gt=0, le=4096)
+    gpus: float = Field(0, ge=0, le=1024)
+    memory_gb: float | None = Field(None, gt=0, le=1_000_000)
 
 
 class ExecutorConfig(Strict):
@@ -97,8 +97,8 @@ class ExecutorConfig(Strict):
     name: str = "local"
     address: str | None = None  # ray: the cluster (else RAY_ADDRESS, else a local instance)
     partition: str | None = None  # slurm
-    time_minutes: int | None = Field(None, ge=1)  # slurm: the time limit of each job
-    retries: int = Field(2, ge=0)  # attempts after a node died under a run
+    time_minutes: int | None = Field(None, ge=1, le=525_600)  # slurm: each job's time limit
+    retries: int = Field(2, ge=0, le=100)  # attempts after a node died under a run
     folder: str | None = None  # slurm: where submitit keeps jobs, logs, messages (shared)
     cluster: Literal["slurm", "local"] | None = None  # slurm: local = processes of this machine
 

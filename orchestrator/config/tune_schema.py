@@ -76,9 +76,9 @@ class Heartbeat(Strict):
     """Database storages only: a worker that misses heartbeats for ``grace`` seconds is dead;
     its trial is failed and retried with the same parameters (up to ``max_retry`` times)."""
 
-    interval: int = Field(10, ge=1)
-    grace: int = Field(30, ge=2)
-    max_retry: int = Field(3, ge=0)
+    interval: int = Field(10, ge=1, le=3600)
+    grace: int = Field(30, ge=2, le=86_400)
+    max_retry: int = Field(3, ge=0, le=100)
 
 
 class Verdict(Strict):
