@@ -24,6 +24,7 @@ _PUBLIC = {
     "BackendInfo": "orchestrator.plugins.registry:BackendInfo",
     "BackendRegistry": "orchestrator.plugins.registry:BackendRegistry",
     "TaskRegistry": "orchestrator.plugins.registry:TaskRegistry",
+    "ComponentRegistry": "orchestrator.plugins.registry:ComponentRegistry",
     "RegistryError": "orchestrator.plugins.registry:RegistryError",
     # the backend contract
     "Backend": "orchestrator.contract.backend:Backend",

@@ -6,6 +6,11 @@ a momentum means the same thing on every framework. The formulas themselves are 
 in ``docs/canonical.md``; the short ``formula`` strings below are their one-line summaries.
 
 Pure data and validation: importing this module imports no framework.
+
+Plugins may add components (``register``, called by the plugin manager for the
+``orchestrator_add_components`` hook): a new definition with its NumPy reference formula. The
+lecture's components (``core_names``) are the ones every complete backend provides; a
+plugin's component is optional for backends, which implement it where a plugin says so.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ TARGETS = ("binary", "one_hot", "class_ids", "labels", "none")
 
 class ComponentError(ValueError):
     """A component name or hyperparameter that the catalogue does not accept."""
+
+
+class DuplicateComponentError(ComponentError):
+    """A plugin's component whose name another plugin or the lecture's catalogue defines."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,13 @@ class ComponentDef:
     # optimizers only: per-parameter state, (slot name, initial value), the value a number or
     # the name of the hyperparameter that holds it
     state: tuple[tuple[str, float | str], ...] = ()
+    # added by a plugin (``register``): the NumPy float64 reference of the formula, called as
+    # ``reference(y_true, y_pred, **params) -> float`` for a loss (the conformance kit compares
+    # every backend with it), the parameter sets the kit checks (defaults always), and the
+    # plugin's name ("" for the lecture's components, which the reference modules implement)
+    reference: Callable[..., float] | None = field(default=None, compare=False)
+    examples: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
+    plugin: str = field(default="", compare=False)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -317,21 +333,75 @@ _DEFS: tuple[ComponentDef, ...] = (
 
 _BY_KEY: dict[tuple[str, str], ComponentDef] = {(d.kind, d.name): d for d in _DEFS}
 _ALIASES: dict[tuple[str, str], str] = {(d.kind, a): d.name for d in _DEFS for a in d.aliases}
+# kinds a plugin may add to: the ones whose reference the conformance kit checks generically
+PLUGGABLE_KINDS = ("loss",)
 
 
 def names(kind: str) -> tuple[str, ...]:
-    """Canonical names of one kind, in catalogue order."""
+    """Canonical names of one kind, in catalogue order (the lecture's first, then the ones
+    plugins registered)."""
     _check_kind(kind)
-    return tuple(d.name for d in _DEFS if d.kind == kind)
+    return tuple(d.name for d in _BY_KEY.values() if d.kind == kind)
 
 
 def all_names() -> dict[str, tuple[str, ...]]:
-    """Every canonical component, by kind: the full component list a complete backend provides."""
+    """Every known component by kind, the plugins' included."""
     return {kind: names(kind) for kind in KINDS}
 
 
+def core_names() -> dict[str, tuple[str, ...]]:
+    """The lecture's components, by kind: the full list a complete backend provides (a plugin's
+    components are optional)."""
+    return {kind: tuple(d.name for d in _DEFS if d.kind == kind) for kind in KINDS}
+
+
 def definitions() -> tuple[ComponentDef, ...]:
-    return _DEFS
+    """Every definition: the lecture's, then the plugins'."""
+    return tuple(_BY_KEY.values())
+
+
+def register(definition: ComponentDef, plugin: str = "") -> ComponentDef:
+    """Add a plugin's component (see ``orchestrator_add_components``); returns it with
+    ``plugin`` set. Registering the same name again from the same plugin replaces it (a plugin
+    manager built twice); a name or alias that is taken raises ``ComponentError``."""
+    import dataclasses
+
+    if not isinstance(definition, ComponentDef):
+        raise ComponentError(f"expected a ComponentDef, got {type(definition).__name__}")
+    if definition.kind not in PLUGGABLE_KINDS:
+        raise ComponentError(f"plugins can add components of kind {', '.join(PLUGGABLE_KINDS)}; "
+                             f"got {definition.kind!r} ({definition.name!r})")
+    if not definition.name.isidentifier() or definition.name != definition.name.lower():
+        raise ComponentError(f"component name must be lower snake_case, got {definition.name!r}")
+    if definition.target not in TARGETS and not callable(definition.target):
+        raise ComponentError(f"loss {definition.name!r}: target must be one of "
+                             f"{', '.join(TARGETS)} (or a function of the params)")
+    if not callable(definition.reference):
+        raise ComponentError(f"loss {definition.name!r}: reference (its NumPy formula) is "
+                             "required: the conformance kit checks every backend against it")
+    definition = dataclasses.replace(definition, plugin=plugin)
+    for word in (definition.name, *definition.aliases):
+        key = (definition.kind, _ALIASES.get((definition.kind, word), word))
+        taken = _BY_KEY.get(key)
+        if taken is not None and not (taken.plugin and taken.plugin == plugin):
+            owner = f"plugin {taken.plugin!r}" if taken.plugin else "the lecture's catalogue"
+            raise DuplicateComponentError(f"{definition.kind} {word!r} is already defined by "
+                                          f"{owner}")
+    key = (definition.kind, definition.name)
+    _BY_KEY[key] = definition
+    for alias in definition.aliases:
+        _ALIASES[(definition.kind, alias)] = definition.name
+    return definition
+
+
+def unregister_plugins() -> None:
+    """Forget every plugin's component (the plugin manager rebuilds its state)."""
+    for key, definition in list(_BY_KEY.items()):
+        if definition.plugin:
+            del _BY_KEY[key]
+    for key, name in list(_ALIASES.items()):
+        if (key[0], name) not in _BY_KEY:
+            del _ALIASES[key]
 
 
 def closest(word: str, choices: tuple[str, ...] | list[str]) -> str | None:

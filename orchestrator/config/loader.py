@@ -473,9 +473,11 @@ def resolve_variant(where: str, file: str, name: str, variant: str, config: dict
         raise _pydantic_error(where, exc, task_cls.ModelOptions, "model") from None
     loss = _component(where, "loss", "loss", top.loss)
     optimizer = _component(where, "optimizer", "optimizer", top.optimizer)
-    if task_cls.losses and loss.name not in task_cls.losses:
+    if not task_cls.fits(loss):
         raise ConfigError(where, "loss.name", f"{loss.name!r} does not fit task "
-                          f"{task_cls.name!r}; allowed: {', '.join(task_cls.losses)}")
+                          f"{task_cls.name!r}; allowed: {', '.join(task_cls.losses)} (or a "
+                          f"plugin's loss reading {' or '.join(task_cls.target_kinds())} "
+                          "targets)")
     try:
         task.check(data, model, loss)
     except (ValueError, ComponentError) as exc:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from orchestrator.canonical import catalogue
 from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.canonical.specs import ModelSpec
 from orchestrator.canonical.targets import one_hot
@@ -98,7 +99,8 @@ class Task(ABC):
     ModelOptions: ClassVar[type[Options]]
     main_metric: ClassVar[str]  # e.g. "test/average_precision"
     direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
-    # the loss kinds that fit this task's targets (configs naming another are rejected)
+    # the losses that fit this task's targets (configs naming another are rejected; a loss a
+    # plugin added fits if it reads the same target kind as one of these, see ``fits``)
     losses: ClassVar[tuple[str, ...]] = ()
     # the folds ``prepare`` builds under ``cv:``: "stratified" (by class), "grouped" (whole
     # groups, e.g. subjects, in one fold), or None when the task cannot cross-validate
@@ -123,6 +125,20 @@ class Task(ABC):
         refuses a model whose weights would need more memory than the limit. None (the
         default): the size is not checked before the run."""
         return None
+
+    @classmethod
+    def target_kinds(cls) -> tuple[str, ...]:
+        """The target kinds (``catalogue.TARGETS``) of ``losses`` at their defaults."""
+        return tuple(dict.fromkeys(catalogue.resolve("loss", name).target
+                                   for name in cls.losses))
+
+    @classmethod
+    def fits(cls, loss: ComponentSpec) -> bool:
+        """Whether ``loss`` fits this task: one of ``losses`` (all when empty), or a loss a
+        plugin added (``orchestrator_add_components``) reading one of ``target_kinds``."""
+        if not cls.losses or loss.name in cls.losses:
+            return True
+        return bool(loss.definition.plugin) and loss.target in cls.target_kinds()
 
     def check(self, data: Options, model: Options, loss: ComponentSpec) -> None:
         """Cross-checks that need no data: raise ``ValueError("key.path: what is wrong")``."""

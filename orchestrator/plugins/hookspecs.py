@@ -53,7 +53,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from orchestrator.plugins.registry import BackendRegistry, ExecutorRegistry, TaskRegistry
+    from orchestrator.plugins.registry import (BackendRegistry, ComponentRegistry,
+                                               ExecutorRegistry, TaskRegistry)
 
 PROJECT = "orchestrator"
 PLUGIN_API_VERSION = "1"
@@ -87,6 +88,44 @@ def orchestrator_add_backends(registry: BackendRegistry) -> None:
     kit in ``orchestrator.testing``, or with ``orchestrator plugins check NAME``.
 
     A name already registered by another plugin is an error reported against this plugin.
+    """
+
+
+@hookspec
+def orchestrator_add_components(registry: ComponentRegistry) -> None:
+    """Add components to the canonical catalogue, and implementations of them to backends.
+
+    Called once per plugin manager, after every plugin's ``orchestrator_add_backends``. A new
+    component is a ``orchestrator.catalogue.ComponentDef``: its canonical meaning (kind, name,
+    summary, one-line formula, hyperparameters with their defaults), its target kind (losses:
+    what ``y_true`` holds, one of ``catalogue.TARGETS``) and ``reference``, the formula in
+    float64 NumPy, against which ``orchestrator plugins check`` and the conformance kit hold
+    every backend that implements it. Only losses can be added (the kit checks them
+    generically: probabilities and logits, sequences, a batch of one, each of ``examples``)::
+
+        @hookimpl
+        def orchestrator_add_components(registry):
+            from orchestrator import catalogue
+            from my_plugin.reference import smoothed_cce  # NumPy only: no framework here
+
+            registry.add_component(catalogue.ComponentDef(
+                "loss", "label_smoothing", "categorical cross entropy, smoothed targets",
+                "-sum_i ((1 - s) y_i + s / K) log p_i",
+                (catalogue.Param("smoothing", 0.1, "s", float, lambda v: 0 <= v < 1, "[0, 1)"),),
+                target="one_hot", reference=smoothed_cce))
+            registry.add_implementation("torch", "loss", "label_smoothing",
+                                        "my_plugin.torch_loss:build")
+
+    ``add_implementation(backend, kind, name, loader)`` names the entry of ``backend``'s
+    component table (``"module:attribute"``, imported when the backend is loaded; for a loss, a
+    builder ``spec -> (y_true, y_pred) -> mean loss`` on framework arrays); the backend then
+    declares the component, and experiments may name it on that backend. It may also give a
+    backend a component of the lecture it lacks. A backend that is not registered is skipped
+    (its plugin is not installed). A plugin's components are optional: ``plugins doctor``
+    does not count them missing on backends without them.
+
+    A name (or alias) that another plugin or the lecture's catalogue defines is an error
+    reported against this plugin.
     """
 
 

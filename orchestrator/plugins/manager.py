@@ -27,8 +27,8 @@ import pluggy
 
 from orchestrator.canonical import catalogue
 from orchestrator.plugins import hookspecs
-from orchestrator.plugins.registry import (BackendRegistry, DuplicateError, ExecutorRegistry,
-                                           TaskRegistry)
+from orchestrator.plugins.registry import (BackendRegistry, ComponentRegistry, DuplicateError,
+                                           ExecutorRegistry, TaskRegistry)
 
 ENTRY_POINT_GROUP = "orchestrator"
 DISABLE_AUTOLOAD_ENV = "ORCHESTRATOR_DISABLE_PLUGIN_AUTOLOAD"
@@ -75,6 +75,7 @@ class PluginState:
     failures: tuple[PluginFailure, ...]
     loaded: tuple[LoadedPlugin, ...]
     executors: ExecutorRegistry = field(default_factory=ExecutorRegistry)
+    components: tuple[catalogue.ComponentDef, ...] = ()  # added by plugins
 
 
 @dataclass(frozen=True)
@@ -176,13 +177,17 @@ def build(*, autoload: bool | None = None, extra_plugins: tuple[tuple[str, Any],
     backend_registry = BackendRegistry()
     _call_each(pm, "orchestrator_add_backends", {"registry": backend_registry},
                backend_registry, failures)
+    catalogue.unregister_plugins()  # the catalogue holds the components of this state only
+    component_registry = ComponentRegistry(backend_registry)
+    _call_each(pm, "orchestrator_add_components", {"registry": component_registry},
+               component_registry, failures)
     task_registry = TaskRegistry()
     _call_each(pm, "orchestrator_add_tasks", {"registry": task_registry}, task_registry, failures)
     executor_registry = ExecutorRegistry()
     _call_each(pm, "orchestrator_add_executors", {"registry": executor_registry},
                executor_registry, failures)
     return PluginState(pm, backend_registry, task_registry, tuple(failures), tuple(loaded),
-                       executor_registry)
+                       executor_registry, tuple(component_registry.added))
 
 
 def _unknown_hooks(pm: pluggy.PluginManager, name: str, target: str, plugin: Any
@@ -214,7 +219,7 @@ def _unknown_hooks(pm: pluggy.PluginManager, name: str, target: str, plugin: Any
 
 
 def _call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any],
-               registry: BackendRegistry | TaskRegistry | ExecutorRegistry,
+               registry: BackendRegistry | ComponentRegistry | TaskRegistry | ExecutorRegistry,
                failures: list[PluginFailure]) -> None:
     """Call a registration hook plugin by plugin, so that one raising is reported and skipped."""
     hook = getattr(pm.hook, hook_name)

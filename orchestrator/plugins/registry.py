@@ -23,6 +23,10 @@ class DuplicateError(RegistryError):
     """A backend or task name that another plugin registered first."""
 
 
+class DuplicateComponent(DuplicateError):
+    """A component name that the catalogue already defines."""
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     """What a plugin declares about one backend, without importing its framework.
@@ -47,9 +51,10 @@ class BackendInfo:
         return name in self.components.get(kind, ())
 
     def missing(self) -> dict[str, tuple[str, ...]]:
-        """Canonical components this backend does not declare, by kind."""
+        """The lecture's components this backend does not declare, by kind (components that
+        plugins add are optional)."""
         out = {}
-        for kind, names in catalogue.all_names().items():
+        for kind, names in catalogue.core_names().items():
             absent = tuple(n for n in names if n not in self.components.get(kind, ()))
             if absent:
                 out[kind] = absent
@@ -94,6 +99,8 @@ class BackendRegistry:
     def __init__(self) -> None:
         self._infos: dict[str, BackendInfo] = {}
         self._current_plugin = ""
+        # backend -> (kind, name) -> "module:attr" of a component table entry a plugin adds
+        self._implementations: dict[str, dict[tuple[str, str], str]] = {}
 
     def add_backend(self, info: BackendInfo) -> None:
         if not isinstance(info, BackendInfo):
@@ -142,11 +149,69 @@ class BackendRegistry:
         cls = getattr(importlib.import_module(module_name), attr)
         if not (isinstance(cls, type) and issubclass(cls, Backend)):
             raise RegistryError(f"backend {name!r}: {self.info(name).loader} is not a Backend")
+        self._add_implementations(name, cls)
         return cls
+
+    def add_implementation(self, backend: str, kind: str, name: str, loader: str) -> bool:
+        """Give the registered ``backend`` the component ``kind``/``name`` (see
+        ``ComponentRegistry.add_implementation``); False if no such backend is registered."""
+        catalogue.get(kind, name)  # a known component (the lecture's or a plugin's)
+        if ":" not in loader:
+            raise RegistryError(f"{kind} {name!r} for backend {backend!r}: loader must be "
+                                f"'module:attribute', got {loader!r}")
+        info = self._infos.get(backend)
+        if info is None:
+            return False
+        self._implementations.setdefault(backend, {})[(kind, name)] = loader
+        if not info.provides(kind, name):
+            components = {k: tuple(v) for k, v in info.components.items()}
+            components[kind] = (*components.get(kind, ()), name)
+            object.__setattr__(info, "components", components)
+        return True
+
+    def _add_implementations(self, backend: str, cls: type[Backend]) -> None:
+        """Put the entries plugins added for ``backend`` into its class's component tables (a
+        copy of each table: the class's own mapping is never mutated in place)."""
+        from orchestrator.contract.backend import TABLES
+
+        for (kind, name), loader in self._implementations.get(backend, {}).items():
+            table = getattr(cls, TABLES[kind])
+            if name in table:
+                continue
+            module_name, _, attr = loader.partition(":")
+            entry = getattr(importlib.import_module(module_name), attr)
+            setattr(cls, TABLES[kind], {**table, name: entry})
 
     def load(self, name: str, resources: Resources | None = None) -> Backend:
         """An instance of the named backend, given its share of the machine."""
         return self.backend_class(name)(resources)
+
+
+class ComponentRegistry:
+    """Components added by plugins, and their implementations for registered backends.
+    Plugins call ``add_component`` and ``add_implementation`` from ``orchestrator_add_components``
+    (called after every plugin's ``orchestrator_add_backends``)."""
+
+    def __init__(self, backends: BackendRegistry) -> None:
+        self._backends = backends
+        self._current_plugin = ""
+        self.added: list[catalogue.ComponentDef] = []
+
+    def add_component(self, definition: catalogue.ComponentDef) -> None:
+        """A new catalogue entry (``orchestrator.catalogue.ComponentDef``: kind, canonical
+        name, summary, formula, hyperparameters, target kind, and ``reference``, its NumPy
+        formula, which the conformance kit checks every implementation against)."""
+        try:
+            self.added.append(catalogue.register(definition, self._current_plugin))
+        except catalogue.DuplicateComponentError as exc:
+            raise DuplicateComponent(str(exc)) from None
+
+    def add_implementation(self, backend: str, kind: str, name: str, loader: str) -> None:
+        """``loader`` ("module:attribute", imported when the backend is loaded) is the entry of
+        ``backend``'s component table for ``kind``/``name`` (for a loss: a builder ``spec ->
+        (y_true, y_pred) -> mean loss`` in the backend's framework). The backend then declares
+        the component. A backend that is not registered (its plugin not installed) is skipped."""
+        self._backends.add_implementation(backend, kind, name, loader)
 
 
 class TaskRegistry:

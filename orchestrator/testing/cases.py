@@ -113,6 +113,56 @@ def loss_cases() -> list[LossCase]:
     add("batch_hard", "triplet", labels, embeddings, mining="batch_hard", margin=1.0)
     add("batch_hard-no-positive", "triplet", np.array([0, 1, 2]), rng.normal(0, 1, (3, 4)),
         mining="batch_hard")
+    return cases + plugin_loss_cases()
+
+
+def plugin_loss_cases() -> list[LossCase]:
+    """Cases for the losses plugins added to the catalogue (``orchestrator_add_components``),
+    from their target kind: random probabilities, logits (if the loss has ``from_logits``),
+    sequence outputs and a batch of one, at the defaults and at each of the definition's
+    ``examples``; checked against the definition's ``reference``."""
+    cases: list[LossCase] = []
+    classes = 5
+    for definition in catalogue.definitions():
+        if not definition.plugin or definition.kind != "loss":
+            continue
+        has_logits = any(p.name == "from_logits" for p in definition.params)
+        for extra in ({}, *definition.examples):
+            name, tag = definition.name, "-".join(f"{a}{b}" for a, b in extra.items())
+            rng = _rng("plugin", name, tag)
+            spec = catalogue.resolve("loss", name, extra)
+            kind = spec.target
+            if kind == "binary":
+                y = rng.integers(0, 2, (16, 3)).astype(float)
+                shapes = {"probs": (y, _probs(rng, y.shape)),
+                          "logits": (y, rng.normal(0, 3, y.shape)),
+                          "batch-of-one": (np.array([1.0]), np.array([0.3]))}
+            elif kind in ("one_hot", "class_ids"):
+                ids, seq = rng.integers(0, classes, (12,)), rng.integers(0, classes, (3, 4))
+                target = (lambda a: _one_hot(a, classes)) if kind == "one_hot" else (lambda a: a)
+                logits = rng.normal(0, 2, (12, classes))
+                # probabilities >= ~0.03: a central difference of log p stays accurate where
+                # a loss weights every class (a small p's log bends too fast for 2e-6)
+                shapes = {"probs": (target(ids), _softmax(rng.normal(0, 0.7, (12, classes)))),
+                          "logits": (target(ids), logits),
+                          "sequence": (target(seq), rng.normal(0, 2, (3, 4, classes))),
+                          "batch-of-one": (target(np.array([2])),
+                                           _softmax(rng.normal(0, 0.7, (1, classes))))}
+            elif kind == "labels":
+                shapes = {"embeddings": (np.array([0, 0, 1, 1, 2, 2, 0, 1, 3]),
+                                         rng.normal(0, 1, (9, 4)))}
+            else:
+                continue  # "none": the kit cannot know what the predictions hold
+            for case_id, (y_true, y_pred) in shapes.items():
+                logits_case = case_id in ("logits", "sequence")
+                if logits_case and not has_logits:
+                    if case_id == "logits":
+                        continue
+                    y_pred = _softmax(y_pred)
+                params = {**extra, **({"from_logits": True} if logits_case and has_logits
+                                      else {})}
+                cases.append(LossCase(f"{name}-{case_id}{'-' + tag if tag else ''}",
+                                      catalogue.resolve("loss", name, params), y_true, y_pred))
     return cases
 
 

@@ -40,6 +40,7 @@ from orchestrator.canonical import catalogue, networks, reference
 from orchestrator.canonical.initializers import init_weights
 from orchestrator.canonical.specs import ModelSpec
 from orchestrator.contract.backend import Backend
+from orchestrator.plugins import manager as plugin_manager
 from orchestrator.plugins.registry import BackendInfo
 from orchestrator.testing import cases
 from orchestrator.testing.assertions import TOLERANCES, assert_close
@@ -47,6 +48,9 @@ from orchestrator.testing.fixtures import BackendFixtures
 from orchestrator.testing.layers import DTYPES, DropoutTests, LayerTests
 from orchestrator.testing.training import ModelTests, OptimizerTests
 
+# the plugins' components (orchestrator_add_components) join the catalogue when the plugins
+# load: load them before the cases are made, so that their losses are checked too
+plugin_manager.state()
 LOSS_CASES = cases.loss_cases()
 
 __all__ = ["BackendConformance", "ComponentListTests", "DropoutTests", "LayerTests",
@@ -55,7 +59,7 @@ __all__ = ["BackendConformance", "ComponentListTests", "DropoutTests", "LayerTes
 
 class ComponentListTests(BackendFixtures):
     def test_declares_required_components(self, info: BackendInfo) -> None:
-        required = self.required_components or catalogue.all_names()
+        required = self.required_components or catalogue.core_names()
         missing = {kind: [n for n in names if not info.provides(kind, n)]
                    for kind, names in required.items()}
         assert not any(missing.values()), f"{info.name} lacks {missing}"

@@ -9,7 +9,8 @@ Straight from the formulas, for clarity rather than speed. Conventions shared by
   ``log(1 - sigmoid(z)) = -softplus(z)`` and a max-shifted log-softmax; nothing is clipped there.
 
 ``loss_value`` resolves the spec through the catalogue (so a missing hyperparameter gets its one
-canonical default) and calls the function of the same name.
+canonical default) and calls the function of the same name, or, for a loss a plugin added,
+the ``reference`` of its catalogue definition.
 """
 
 from __future__ import annotations
@@ -197,4 +198,5 @@ def loss_value(spec: ComponentSpec, y_true: np.ndarray | None, y_pred: np.ndarra
     """
     resolved = catalogue.resolve("loss", spec.name, spec.params)
     y_true = check_target(resolved, y_true, np.shape(y_pred))
-    return _LOSSES[resolved.name](y_true, y_pred, **resolved.params)
+    fn = _LOSSES.get(resolved.name) or resolved.definition.reference  # a plugin's loss
+    return float(fn(y_true, np.asarray(y_pred, dtype=np.float64), **resolved.params))
