@@ -7,6 +7,14 @@ step) costs nothing over the plain framework idiom; the goal is at least 0.95.
 
     .venv/bin/python benchmarks/backend_speed.py [--steps 200] [--block 20] [--timesteps 200]
 
+``--against torch --backends jax`` instead compares backends with each other: the seconds per
+canonical training step of each, every backend in its own process with the same thread count
+(``--threads``, default 1, handed to each as ``Resources(threads=...)``), alternating
+backends over ``--rounds`` rounds and keeping each one's fastest round (for a backend without
+a hand-written loop here, such as the JAX example plugin)::
+
+    .venv/bin/python benchmarks/backend_speed.py --against torch --backends jax --threads 1
+
 Each backend runs in its own process. The network is the lecture's HAR model (three Bi-LSTM(32),
 dropout 0.5, softmax), batch 64, Adam; the hand-written loops use ``torch.optim.Adam(foreach=
 True)`` and ``keras.optimizers.Adam`` inside a ``tf.function``.
@@ -27,12 +35,13 @@ def _batches(timesteps: int, count: int = 8):
     return x, y
 
 
-def _ours(backend_name: str, timesteps: int, steps: int):
+def _ours(backend_name: str, timesteps: int, steps: int, threads: int | None = None):
     from orchestrator.canonical import catalogue, networks
-    from orchestrator.plugins import manager as plugin_manager
     from orchestrator.canonical.initializers import init_weights
+    from orchestrator.contract.backend import Resources
+    from orchestrator.plugins import manager as plugin_manager
 
-    backend = plugin_manager.backends().load(backend_name)
+    backend = plugin_manager.backends().load(backend_name, Resources(threads=threads))
     spec = networks.har_network(timesteps, 6, 7)
     model = backend.build_model(spec, init_weights(spec, 0))
     session = backend.training_session(
@@ -131,13 +140,47 @@ def measure(backend_name: str, steps: int, block: int, timesteps: int) -> dict[s
     return seconds
 
 
+def step_seconds(backend_name: str, steps: int, block: int, timesteps: int,
+                 threads: int) -> float:
+    """Seconds per canonical training step of one backend (after a warm-up), in this process."""
+    x, y = _batches(timesteps, block)
+    run = _ours(backend_name, timesteps, steps, threads)
+    run(x[:2], y[:2])  # warm-up: compilation, allocator
+    started = time.perf_counter()
+    for _ in range(max(steps // block, 1)):
+        run(x, y)
+    return (time.perf_counter() - started) / (max(steps // block, 1) * block)
+
+
+def compare_backends(reference: str, others: list[str], args: argparse.Namespace) -> None:
+    from orchestrator.orchestration.isolation import run_isolated
+
+    best: dict[str, float] = {}
+    for _ in range(args.rounds):
+        for name in [reference, *others]:
+            seconds = run_isolated(step_seconds, name, args.steps, args.block, args.timesteps,
+                                   args.threads)
+            best[name] = min(best.get(name, float("inf")), seconds)
+    for name in [reference, *others]:
+        print(f"{name:<11} {best[name] * 1000:8.1f} ms/step  ({args.threads} thread(s), HAR "
+              f"network, {args.timesteps} time steps, batch 64)  relative to {reference}: "
+              f"{best[name] / best[reference]:.2f} x the time", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--block", type=int, default=20)
     parser.add_argument("--timesteps", type=int, default=200)
     parser.add_argument("--backends", nargs="+", default=["torch", "tensorflow"])
+    parser.add_argument("--against", default=None,
+                        help="compare --backends with this backend (seconds per step)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.against:
+        compare_backends(args.against, args.backends, args)
+        return
     from orchestrator.orchestration.isolation import run_isolated
 
     for name in args.backends:

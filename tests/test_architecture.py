@@ -62,8 +62,8 @@ def _test_functions() -> set[str]:
 
 
 def test_hookspecs_declare_hooks() -> None:
-    assert set(_hooks()) == {"orchestrator_add_backends", "orchestrator_add_tasks",
-                             "orchestrator_add_executors"}
+    assert set(_hooks()) == {"orchestrator_add_backends", "orchestrator_add_components",
+                             "orchestrator_add_tasks", "orchestrator_add_executors"}
 
 
 @pytest.mark.parametrize("hook", sorted(_hooks()))

@@ -174,10 +174,10 @@ def build(*, autoload: bool | None = None, extra_plugins: tuple[tuple[str, Any],
             continue
         failures.extend(_unknown_hooks(pm, candidate.name, candidate.target, obj))
 
+    catalogue.unregister_plugins()  # the catalogue holds the components of this state only
     backend_registry = BackendRegistry()
     _call_each(pm, "orchestrator_add_backends", {"registry": backend_registry},
                backend_registry, failures)
-    catalogue.unregister_plugins()  # the catalogue holds the components of this state only
     component_registry = ComponentRegistry(backend_registry)
     _call_each(pm, "orchestrator_add_components", {"registry": component_registry},
                component_registry, failures)

@@ -139,7 +139,11 @@ class BackendRegistry:
         try:
             return self._infos[name]
         except KeyError:
-            raise RegistryError(catalogue.unknown_message("backend", name, self.names())) from None
+            message = catalogue.unknown_message("backend", name, self.names())
+            if catalogue.closest(name, self.names()) is None:  # not a typo: a missing plugin
+                message += (f"; no installed plugin provides {name!r} (install its package; "
+                            "`orchestrator plugins` lists the installed ones)")
+            raise RegistryError(message) from None
 
     def backend_class(self, name: str) -> type[Backend]:
         """Import and return the backend's class (this imports its framework)."""

@@ -13,7 +13,7 @@ def orchestrator_add_backends(registry: BackendRegistry) -> None:
     registry.add_backend(BackendInfo(
         name="tensorflow",
         loader="orchestrator_tensorflow.backend:TensorFlowBackend",
-        components=catalogue.all_names(),
+        components=catalogue.core_names(),
         distributions=("tensorflow", "keras"),
         # CPU-only and platform builds ship TensorFlow under other distribution names
         alternatives={"tensorflow": ("tensorflow-cpu", "tensorflow-macos", "tf-nightly")},

@@ -12,7 +12,7 @@ def orchestrator_add_backends(registry: BackendRegistry) -> None:
     registry.add_backend(BackendInfo(
         name="torch",
         loader="orchestrator_torch.backend:TorchBackend",
-        components=catalogue.all_names(),
+        components=catalogue.core_names(),
         distributions=("torch",),
         summary="PyTorch: fused nn.LSTM/nn.RNN kernels, foreach optimizer updates",
     ))
