@@ -152,6 +152,17 @@ CASES = [
      "{file}: model.layers: unknown key 'layers'; allowed: norm, hidden, activation"),
     ("unknown-schedule", _with(train__schedule={"name": "linear"}), [],
      "{file}: train.schedule.name: must be 'constant', 'cosine' or 'step' (got 'linear')"),
+    ("unknown-executor", _with(executor="nonexistent"), [],
+     "{file}: executor.name: unknown executor 'nonexistent'; allowed: local, ray, slurm"),
+    ("integer-top-key", HEAD + "1: 2\n", [], "{file}: keys must be strings, got 1"),
+    ("null-hyperparameter-key", _edit("name: adam\n", "name: adam\n  null: 1\n"), [],
+     "{file}: optimizer: keys must be strings, got None"),
+    ("study-name-slash", _with(tune={"metric": "val/loss", "direction": "minimize", "trials": 2,
+                                     "study_name": "../x",
+                                     "space": {"optimizer.lr": {"type": "float", "low": 1e-4,
+                                                                "high": 1e-1}}}), [],
+     "{file}: tune.study_name: a name has no slash, backslash, control character or "
+     "surrounding space (it names files and MLflow experiments)"),
     ("long-unknown-key", _with(**{LONG_KEY: 1}), [],  # the key path cut at 200, values at 80
      "{file}: " + "k" * 200 + "...: unknown key '" + "k" * 79 + "...; allowed: name, "
      "description, task, data, model, loss, optimizer, train, backends, seeds, cv, matrix, "

@@ -33,6 +33,16 @@ ECHO_CHARS = 80  # a value echoed in an error is cut to this many characters, th
 MAX_ERROR_CHARS = 1_000  # an error line as a whole
 
 
+def check_name(value: str | None) -> str | None:
+    """A name that also names files and MLflow experiments: no path separator, no control
+    character, no surrounding space (the length is checked by the field)."""
+    if value is not None and (value != value.strip() or any(c in value for c in "/\\")
+                              or not value.isprintable()):
+        raise ValueError("a name has no slash, backslash, control character or surrounding "
+                         "space (it names files and MLflow experiments)")
+    return value
+
+
 def machine_memory_bytes() -> int | None:
     """Physical memory of this machine, or None where the system does not say."""
     try:

@@ -170,6 +170,14 @@ def _pydantic_error(file: str | Path, error: ValidationError, model: type[BaseMo
                     prefix: str = "") -> ConfigError:
     first = error.errors()[0]
     loc = [str(p) for p in first["loc"]]
+    if loc and loc[-1] == "[key]":  # a mapping key that is not a string (YAML: 1:, null:)
+        loc = loc[:-2]
+        first = {**first, "type": "value_error",
+                 "msg": f"keys must be strings, got {short(first.get('input'))}"}
+    elif first["type"] == "invalid_key":
+        loc = loc[:-1]
+        first = {**first, "type": "value_error",
+                 "msg": f"keys must be strings, got {short(first.get('input'))}"}
     path = ""
     for part in filter(None, [prefix, *loc]):
         path += f"[{part}]" if part.isdigit() and path else f"{'.' if path else ''}{part}"
@@ -292,6 +300,11 @@ def resolve(raw: dict[str, Any], file: str | Path, overrides: Iterable[str] = ()
         raise ConfigError(file, "backends", "lists a backend twice")
     name = top.name or Path(file).stem
     task_cls = plugin_manager.tasks().get(top.task)
+    if top.executor is not None:
+        try:
+            plugin_manager.executors().info(top.executor.name)
+        except RegistryError as exc:
+            raise ConfigError(file, "executor.name", str(exc)) from None
     _check_counts(file, top, chosen)
     if top.cv is not None and top.cv.split is not None and top.cv.split != task_cls.cv_split:
         has = (f"its folds are {task_cls.cv_split}" if task_cls.cv_split

@@ -133,11 +133,7 @@ class Experiment(Strict):
     @field_validator("name")
     @classmethod
     def _name_is_a_name(cls, value: str | None) -> str | None:
-        if value is not None and (value != value.strip() or any(
-                c in value for c in "/\\") or not value.isprintable()):
-            raise ValueError("a name has no slash, backslash, control character or "
-                             "surrounding space (it names files and MLflow experiments)")
-        return value
+        return limits.check_name(value)
 
     @field_validator("loss", "optimizer")
     @classmethod

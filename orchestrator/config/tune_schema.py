@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from orchestrator.config import limits
 from orchestrator.config.base import Strict
@@ -113,7 +113,8 @@ class Tune(Strict):
     sampler: Sampler = Sampler()
     pruner: Pruner = Pruner()
     storage: str | None = None  # an Optuna storage URL; default: SQLite under mlruns/
-    study_name: str | None = None  # default: "<experiment>-<backend>"
+    # default: "<experiment>-<backend>"; names the study's Parquet file too
+    study_name: str | None = Field(None, min_length=1, max_length=limits.MAX_NAME_CHARS)
     heartbeat: Heartbeat = Heartbeat()
     space: dict[str, Dimension] = Field(min_length=1, max_length=limits.MAX_DIMENSIONS)
     verdict: Verdict | None = Verdict()  # null: no retraining after the studies
@@ -121,3 +122,8 @@ class Tune(Strict):
     # dimensions to values each; a variant's study takes the dimensions it has
     enqueue: list[dict[str, Any]] = Field([], max_length=limits.MAX_ENQUEUED)
     nested: Nested | None = None
+
+    @field_validator("study_name")
+    @classmethod
+    def _name_is_a_name(cls, value: str | None) -> str | None:
+        return limits.check_name(value)
