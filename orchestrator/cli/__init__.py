@@ -56,9 +56,10 @@ def _last_word(error: Exception) -> int:
     from orchestrator.redaction import redact_text
     from orchestrator.tracking.failures import store_problem
 
+    from orchestrator.tracking.store_checks import StoreError
     from orchestrator.tuning.study import StorageError
 
-    if isinstance(error, StorageError):
+    if isinstance(error, (StorageError, StoreError)):
         return bad_input(error)
     problem = store_problem(error)
     if problem is not None:

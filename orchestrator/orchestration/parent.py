@@ -270,7 +270,7 @@ def run_experiments(experiments: list[ResolvedExperiment], *, interactive: bool,
     the plan with the executor."""
     from orchestrator.orchestration.executors.base import ExecutorSettings, load_executor
     from orchestrator.tracking.recovery import mark_dead_runs
-    from orchestrator.tracking.store import ensure_store, tracking_uri
+    from orchestrator.tracking.store import ensure_store, experiment_id, tracking_uri
 
     executor = executor or load_executor(ExecutorSettings())
     try:
@@ -278,6 +278,8 @@ def run_experiments(experiments: list[ResolvedExperiment], *, interactive: bool,
         digests = check_data(experiments)
         uri = ensure_store()
         mark_dead_runs(uri)
+        for name in sorted({e.name for e in experiments}):  # a store that takes no write
+            experiment_id(name, uri)                          # fails here, before any run
         plan = make_plan(experiments)
         order = start_order(plan, uri) if jobs > 1 or executor.remote else None
         expected = {i: digests[data_key(run.experiment, run.seed)] for i, run in enumerate(plan)}

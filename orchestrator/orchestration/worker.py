@@ -123,7 +123,15 @@ def execute_run(run: PlannedRun, uri: str, *, threads: int | None = None,
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    logger = RunLogger(uri, experiment_id(exp.name, uri), run_name=run.run_name, tags=tags)
+    try:
+        logger = RunLogger(uri, experiment_id(exp.name, uri), run_name=run.run_name, tags=tags)
+    except Exception as exc:  # noqa: BLE001  (the store took no run: nothing is RUNNING)
+        from orchestrator.redaction import redact_text
+        from orchestrator.tracking.failures import store_problem
+
+        why = store_problem(exc) or f"{type(exc).__name__}: {exc}"
+        return RunOutcome(run.label, None, "FAILED", task_cls.main_metric, None,
+                          time.perf_counter() - started[0], redact_text(why), {}, None)
     if on_start is not None:
         on_start(logger.run_id)
     metrics: dict[str, float] = {}

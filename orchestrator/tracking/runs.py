@@ -46,6 +46,9 @@ class RunLogger:
                  run_id: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
+        from orchestrator.tracking.store_checks import bounded_waits
+
+        bounded_waits()  # this process's SQLite writes wait for other processes' locks
         self.client = ShieldedClient(MlflowClient(uri))  # a stop waits for the write in flight
         self.uri = uri
         all_tags = {**identity_tags(), **{k: str(v) for k, v in tags.items()}}

@@ -64,14 +64,21 @@ def ensure_store(uri: str | None = None) -> str:
     """Create the embedded store (and run its migrations) if needed; return the URI."""
     import logging
 
-    uri = uri or tracking_uri()
-    for name in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow tables..."
-        logging.getLogger(name).setLevel(logging.WARNING)
-    if is_embedded(uri):
-        (mlruns_root() / "artifacts").mkdir(parents=True, exist_ok=True)
-    from mlflow.tracking import MlflowClient
+    from orchestrator.tracking.store_checks import bounded_waits, check_store, store_lock
 
-    MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the database
+    uri = uri or tracking_uri()
+    # "Creating initial MLflow tables...", and database errors logged with their traceback
+    # before they are raised (the command reports them in one line)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    bounded_waits()
+    check_store(uri)  # one line for a store that cannot be used, before anything is written
+    with store_lock(mlruns_root()):  # two invocations on a fresh store: one migrates
+        if is_embedded(uri):
+            (mlruns_root() / "artifacts").mkdir(parents=True, exist_ok=True)
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(uri).search_experiments(max_results=1)  # creates, migrates the database
     return uri
 
 
@@ -81,7 +88,9 @@ def experiment_id(name: str, uri: str) -> str:
     from mlflow.tracking import MlflowClient
 
     from orchestrator.tracking.interrupts import ShieldedClient
+    from orchestrator.tracking.store_checks import bounded_waits
 
+    bounded_waits()
     client = ShieldedClient(MlflowClient(uri))
     found = client.get_experiment_by_name(name)
     if found is not None:
