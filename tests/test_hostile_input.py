@@ -9,6 +9,7 @@ subprocess and check the exit status, the single line and that no traceback is p
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -66,9 +67,9 @@ CASES = [
     ("too-many-aliases", "x: &x 1\ndescription: [" + ", ".join(["*x"] * 101) + "]\n" + HEAD, [],
      '{file}: invalid YAML: line 2, column 415: more than 100 aliases (*name)'),
     ("deep-brackets", DEEP, [],
-     '{file}: invalid YAML: line 11, column 77: nested deeper than 64 levels'),
+     '{file}: invalid YAML: line 11, column 1013: nested deeper than 64 levels'),
     ("deep-mappings", HEAD + "data: " + "{a: " * 100 + "1" + "}" * 100 + "\n", [],
-     '{file}: invalid YAML: line 11, column 256: nested deeper than 64 levels'),
+     '{file}: invalid YAML: line 11, column 259: nested deeper than 64 levels'),
     ("duplicate-top-key", HEAD + "task: text\n", [],
      "{file}: invalid YAML: line 11, column 1: duplicate key 'task' (first on line 1)"),
     ("duplicate-nested-key", _edit("  name: adam\n", "  name: adam\n  lr: 0.1\n  lr: 0.2\n"),
@@ -83,7 +84,7 @@ CASES = [
     ("top-level-scalar", "digits\n", [],
      '{file}: the top level must be a mapping of keys, got str'),
     ("yaml-syntax", "task: digits\nloss: {name: bce\n", [],
-     "{file}: invalid YAML: line 3, column 1: expected ',' or '}', but got '<stream end>'"),
+     "{file}: invalid YAML: line 3, column 1: did not find expected ',' or '}'"),
     ("python-tag", HEAD + "description: !!python/object/apply:os.system [echo hi]\n", [],
      '{file}: invalid YAML: line 11, column 14: could not determine a constructor for the '
      "tag 'tag:yaml.org,2002:python/object/apply:os.system'"),
@@ -324,8 +325,8 @@ CASES = [
      'command line: -o train..epochs=3: the dotted path has an empty part; overrides look '
      'like section.setting=VALUE, e.g. train.epochs=3'),
     ("override-bad-yaml", HEAD, ["-o", "optimizer.lr=["],
-     'command line: -o optimizer.lr=[: value is not valid YAML: expected the node content, '
-     "but found '<stream end>'"),
+     "command line: -o optimizer.lr=[: value is not valid YAML: did not find expected node "
+     "content"),
     ("override-boolean-epochs", HEAD, ["-o", "train.epochs=true"],
      '{file}: train.epochs: must be a valid integer (got true: a boolean)'),
     ("override-through-scalar", HEAD, ["-o", "train.epochs.max=3"],
@@ -506,3 +507,29 @@ def test_a_tune_metric_no_trial_reports_makes_tune_exit_non_zero(tmp_path: Path,
     assert ("error: study no-metric-torch has no complete trial (1 failed, 1 done); the "
             "trials' fail_reason says why: ") in out.out
 
+
+
+@pytest.mark.parametrize("loader", ["BoundedLoader", "FastLoader"])
+@pytest.mark.parametrize("text, problem", [
+    (BOMB, "expands to more than 100,000 values"),
+    (DEEP, "nested deeper than 64 levels"),
+    ("x: &x 1\ny: [" + ", ".join(["*x"] * 101) + "]\n", "more than 100 aliases"),
+    ("a: 1\nb: {c: 1, c: 2}\n", "duplicate key 'c' (first on line 2)"),
+])
+def test_both_yaml_loaders_keep_the_limits(loader: str, text: str, problem: str) -> None:
+    """The libyaml loader (used when PyYAML has it) and the pure-Python fallback."""
+    import yaml as pyyaml
+
+    from orchestrator.config import yaml_reader
+
+    cls = getattr(yaml_reader, loader)
+    if cls is None:
+        pytest.skip("PyYAML was built without libyaml")  # then BoundedLoader is what runs
+    began = time.process_time()
+    with pytest.raises(yaml_reader.YamlLimitError, match=re.escape(problem)):
+        if cls is yaml_reader.FastLoader:
+            yaml_reader.load(text)
+        else:
+            pyyaml.load(text, Loader=cls)  # noqa: S506
+    assert time.process_time() - began < 1.0
+    assert yaml_reader.load("a: 1e-3\nb: [1E5, .5e1]\n") == {"a": 0.001, "b": [1e5, 5.0]}
