@@ -166,3 +166,22 @@ def test_any_value_anywhere_is_ok_or_one_line_exit_2(changes, folder: Path, caps
         assert out.err == ""
     assert seconds < 2.0, f"{seconds:.2f} s for {changes!r:.300}"
     assert not (folder / "mlruns").exists()
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda head, tail: head + tail,
+              st.sampled_from([yaml.safe_dump(BASE), "task: digits\n", "a: &a [1]\n", ""]),
+              st.text(alphabet=st.sampled_from(list("[]{}:,-&*!|>'\"#%@`?\n\t 0a\x00\x85\ufeff")),
+                      max_size=200))))
+def test_any_text_is_ok_or_one_line_exit_2(text, folder: Path, capsys) -> None:
+    """Arbitrary text as an experiment file (the YAML reader's own errors included)."""
+    file = folder / "text.yaml"
+    file.write_text(text, encoding="utf-8", errors="surrogatepass")
+    code = main(["validate", str(file)])
+    out = capsys.readouterr()
+    assert code in (0, 2), (code, out)
+    if code == 2:
+        assert out.err.startswith("error: ") and out.err.count("\n") == 1, out.err[:3000]
