@@ -1,6 +1,7 @@
 """Read experiment files, apply overrides, expand the matrix and validate everything up front.
 
-Pure: no framework, no MLflow, no data read (a data path is only checked to exist). Every error
+Pure: no framework, no MLflow, no data read (a data path is only checked to exist); the work
+is bounded before it is done (``config.limits``, ``config.yaml_reader``). Every error
 is a ``ConfigError`` naming the file and the key path, saying what is allowed and the closest
 match, so ``orchestrator validate`` / ``run`` can stop with exit status 2 before any run exists.
 """
