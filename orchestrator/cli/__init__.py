@@ -14,6 +14,7 @@ from orchestrator import __version__
 from orchestrator.cli import compare, experiments, parity, plugins, server, tuning, ui
 
 COMMAND_MODULES = (plugins, parity, experiments, compare, tuning, ui, server)
+COMMANDS_THAT_TRAIN = ("run", "tune", "worker", "parity")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from orchestrator.redaction import remember
 
     remember(getattr(args, "storage", None), getattr(args, "backend_store", None))
+    if args.command in COMMANDS_THAT_TRAIN:
+        from orchestrator.cli.common import bad_input, environment_problem
+
+        problem = environment_problem()
+        if problem:
+            return bad_input(problem)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -28,6 +28,27 @@ def bad_input(error: BaseException | str) -> int:
     return EXIT_BAD_INPUT
 
 
+# thread counts read by this project, the math libraries and the frameworks: a value that is not
+# a whole number >= 1 crashed a worker deep inside a framework; here it is one line first
+THREAD_VARIABLES = ("ORCHESTRATOR_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def environment_problem() -> str | None:
+    """A thread-count variable that is set to something other than a whole number >= 1."""
+    import os
+
+    for name in THREAD_VARIABLES:
+        text = os.environ.get(name)
+        if text is None or not text.strip():
+            continue
+        if not text.strip().isdigit() or int(text) < 1:
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            return f"{name}={shown!r}: must be a whole number >= 1 (or unset)"
+    return None
+
+
 def input_errors() -> tuple[type[Exception], ...]:
     from orchestrator.config.loader import ConfigError
     from orchestrator.data.errors import DataError

@@ -8,8 +8,9 @@ framework thread pools deadlock), runs ``fn`` there and returns its result or re
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -26,7 +27,28 @@ def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         try:
-            return pool.submit(fn, *args, **kwargs).result()
+            with quiet_start():
+                future = pool.submit(fn, *args, **kwargs)
+            return future.result()
         except BrokenProcessPool as exc:
             raise IsolatedProcessDied(
                 f"the process running {getattr(fn, '__name__', fn)} died unexpectedly") from exc
+
+
+@contextlib.contextmanager
+def quiet_start() -> Iterator[None]:
+    """Start child processes with Ctrl-C ignored until they install their own handlers: a
+    spawned child imports its modules before its target runs, and a Ctrl-C in that window printed
+    a KeyboardInterrupt traceback from multiprocessing's bootstrap. An ignored SIGINT survives
+    the exec; the parent, which gets the same Ctrl-C, stops the children itself."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

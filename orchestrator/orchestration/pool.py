@@ -24,6 +24,7 @@ from typing import Any
 
 from orchestrator.orchestration.plan import PlannedRun
 from orchestrator.orchestration.worker import RunOutcome
+from orchestrator.tracking.interrupts import stop_reason
 
 READY, STARTED, PROGRESS, DONE = "ready", "started", "progress", "done"
 
@@ -104,7 +105,10 @@ class WarmWorker:
         self.process = context.Process(target=serve, name=f"orchestrator-{backend}-{number}",
                                        args=(backend, uri, interactive, threads, self.inbox,
                                              self.outbox))
-        self.process.start()
+        from orchestrator.orchestration.isolation import quiet_start
+
+        with quiet_start():  # no traceback from a Ctrl-C while the child imports
+            self.process.start()
         self.run: PlannedRun | None = None
         self.run_id: str | None = None
         self.started = 0.0
@@ -170,7 +174,7 @@ class WarmWorker:
             self.process.join(5)
         if self.run is not None:
             outcome = died(self.process, self.run_id, self.run, self.started, status="KILLED",
-                           reason=f"stopped by {exc or 'interrupt'}")
+                           reason=stop_reason(exc))
             self.run = None
         return outcome
 

@@ -64,3 +64,10 @@ class ShieldedClient:
                 return attribute(*args, **kwargs)
 
         return call
+
+
+def stop_reason(exc: BaseException | None) -> str:
+    """What stopped a run, for its ``killed_reason``: the signal's name, or Ctrl-C (a
+    KeyboardInterrupt raised by Python's own handler carries no message)."""
+    text = str(exc).strip() if exc is not None else ""
+    return f"stopped by {text or 'Ctrl-C (SIGINT)'}"

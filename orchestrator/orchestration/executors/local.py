@@ -34,8 +34,11 @@ class LocalExecutor(Executor):
                      for i in range(workers)]
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            for process in processes:
-                process.start()
+            from orchestrator.orchestration.isolation import quiet_start
+
+            with quiet_start():  # no traceback from a Ctrl-C while a child imports
+                for process in processes:
+                    process.start()
             for process in processes:
                 process.join()
         except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from orchestrator.orchestration.executors.remote import Attempts, RemoteJob, job
 from orchestrator.orchestration.plan import PlannedRun
 from orchestrator.orchestration.progress import ProgressBoard
 from orchestrator.orchestration.worker import RunOutcome
+from orchestrator.tracking.interrupts import stop_reason
 
 PROBE_SECONDS = 5.0
 CANCEL_GRACE_SECONDS = 30.0
@@ -195,12 +196,12 @@ class RayExecutor(Executor):
                     try:
                         outcome = attempts.finished(index, ray.get(ref))
                     except ray.exceptions.RayError:
-                        outcome = attempts.lost(plan[index], index, f"stopped by {exc}",
+                        outcome = attempts.lost(plan[index], index, stop_reason(exc),
                                                 "KILLED")
                     outcomes[index] = outcome
         for ref, index in refs.items():
             ray.cancel(ref, force=True)
-            outcomes[index] = attempts.lost(plan[index], index, f"stopped by {exc}", "KILLED")
+            outcomes[index] = attempts.lost(plan[index], index, stop_reason(exc), "KILLED")
         return outcomes
 
     # --- tuning workers ----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from orchestrator.orchestration.executors.remote import Attempts, RemoteJob, job
 from orchestrator.orchestration.plan import PlannedRun
 from orchestrator.orchestration.progress import ProgressBoard
 from orchestrator.orchestration.worker import RunOutcome
+from orchestrator.tracking.interrupts import stop_reason
 
 CANCEL_GRACE_SECONDS = 30.0
 
@@ -146,10 +147,10 @@ class SlurmExecutor(Executor):
                     del submitted[index]
                     outcome = _result(job)
                     outcomes[index] = (attempts.finished(index, outcome) if outcome else
-                                       attempts.lost(plan[index], index, f"stopped by {exc}",
+                                       attempts.lost(plan[index], index, stop_reason(exc),
                                                      "KILLED"))
         for index in submitted:
-            outcomes[index] = attempts.lost(plan[index], index, f"stopped by {exc}", "KILLED")
+            outcomes[index] = attempts.lost(plan[index], index, stop_reason(exc), "KILLED")
         return outcomes
 
     def run_workers(self, target: Callable[..., Any], args: tuple, workers: int,
