@@ -1,11 +1,11 @@
-# Two entry points: `make demo` and `make test`. Both create or refresh .venv, then run.
+# Entry points: `make demo`, `make test` and `make bench`. Both create or refresh .venv, then run.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The stamp changes whenever the declared dependencies change, so the venv refreshes itself.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements-data.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test venv clean
+.PHONY: demo test bench venv clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-data.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The speed figures of issue 9 as ratios measured side by side (docs/performance.md), about
+# 10-15 min on 2 cores; `make bench BENCH_ARGS=--quick` for a shorter, noisier run. Raw figures:
+# reports/bench.json.
+BENCH_ARGS ?=
+bench: venv
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
