@@ -163,15 +163,20 @@ def ours(backend_name: str, model: ModelCase, threads: int, tracked: bool = Fals
                      logging_seconds if tracked else None)
 
 
+_STORE: list[str] = []
+
+
 def _mlflow_logger(name: str) -> Callable[[dict[str, float], int], None]:
     """The trainer's per-epoch logging (``RunLogger.log_metrics`` with the peak RSS) into a
-    fresh SQLite store in a temporary folder."""
+    SQLite store in a temporary folder (one per process: creating one costs seconds)."""
     from orchestrator.orchestration.trainer import peak_rss_mb
     from orchestrator.tracking.runs import RunLogger
     from orchestrator.tracking.store import ensure_store, experiment_id
 
-    folder = tempfile.mkdtemp(prefix="orchestrator-bench-")
-    uri = ensure_store(f"sqlite:///{folder}/mlflow.db")
+    if not _STORE:
+        folder = tempfile.mkdtemp(prefix="orchestrator-bench-")
+        _STORE.append(ensure_store(f"sqlite:///{folder}/mlflow.db"))
+    uri = _STORE[0]
     logger = RunLogger(uri, experiment_id(f"bench-{name}", uri), run_name=name, tags={})
 
     def log(metrics: dict[str, float], step: int) -> None:

@@ -132,6 +132,20 @@ def _last_durations(plan: list[PlannedRun], uri: str) -> dict[tuple[str, str, st
     return durations
 
 
+def run_threads(cores: int, jobs: int, busy: list[int | None], waiting: bool) -> int | None:
+    """Compute threads for a run starting now (``Resources.threads``): None with one job (the
+    backend's own default); cores / jobs while other runs wait to start; once none waits, every
+    core the runs under way (``busy``: their threads) do not hold, at least the share. So the
+    last run of an invocation that starts alone gets the whole machine; a run already under way
+    keeps what it started with (TensorFlow cannot resize its pools)."""
+    if jobs <= 1:
+        return None
+    share = max(1, cores // jobs)
+    if waiting:
+        return share
+    return max(share, cores - sum(share if t is None else t for t in busy))
+
+
 def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int = 1,
              order: list[int] | None = None,
              report: Callable[[RunOutcome], None] = lambda outcome: None,
@@ -146,7 +160,8 @@ def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int =
     run ``i`` must find (``check_data``)."""
     context = multiprocessing.get_context("spawn")
     jobs = max(1, min(jobs, len(plan) or 1))
-    threads = max(1, len(os.sched_getaffinity(0)) // jobs) if jobs > 1 else None
+    cores = len(os.sched_getaffinity(0))
+    held: dict[int, int | None] = {}  # threads of the runs under way
     if runs_per_worker is None:
         runs_per_worker = runs_per_worker_default()
     outcomes: dict[int, RunOutcome] = {}
@@ -156,9 +171,11 @@ def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int =
     started = [0]
     board = ProgressBoard() if interactive else None
 
-    def worker_for(backend: str) -> WarmWorker:
+    def worker_for(backend: str, threads: int | None) -> WarmWorker:
+        # a worker's framework may fix its thread pools at its first run (TensorFlow does):
+        # only a worker sized like this run takes it
         for worker in idle:
-            if worker.backend == backend and worker.alive():
+            if worker.backend == backend and worker.threads == threads and worker.alive():
                 idle.remove(worker)
                 return worker
         # keep at most one idle worker beside the busy ones: retire the longest idle
@@ -174,7 +191,9 @@ def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int =
                 while pending or busy:
                     while pending and len(busy) < jobs:
                         index, run = pending.pop()
-                        busy[index] = worker_for(run.backend)
+                        threads = run_threads(cores, jobs, list(held.values()), bool(pending))
+                        held[index] = threads
+                        busy[index] = worker_for(run.backend, threads)
                         busy[index].take(run, threads, (digests or {}).get(index))
                     wait = 0.5 / len(busy)
                     for index, worker in list(busy.items()):
@@ -182,6 +201,7 @@ def run_plan(plan: list[PlannedRun], uri: str, *, interactive: bool, jobs: int =
                         if outcome is None:
                             continue
                         del busy[index]
+                        held.pop(index, None)
                         if board is not None:
                             board.close(index)
                         if worker.alive() and worker.runs_taken < (runs_per_worker or 1 << 62):
