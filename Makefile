@@ -24,8 +24,12 @@ demo: venv
 	$(BIN)/orchestrator run experiments/*.yaml; status=$$?; \
 	$(BIN)/orchestrator compare experiments/*.yaml --html reports --no-log && exit $$status
 
+# Two pytest workers (pytest-xdist), one test file each at a time: most tests wait on child
+# processes (runs, servers, clusters), so two files side by side keep both cores busy.
+# TEST_WORKERS=0 runs them in this process, one after the other.
+TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The speed figures of issue 9 as ratios measured side by side (docs/performance.md), about
 # 10-15 min on 2 cores; `make bench BENCH_ARGS=--quick` for a shorter, noisier run. Raw figures:
