@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from mlflow.tracking import MlflowClient
 
 pytest.importorskip("ray")
 pytest.importorskip("submitit")
-psycopg2 = pytest.importorskip("psycopg2")
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -83,27 +81,19 @@ def _kill_tree(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def database():
-    name = f"orchestrator_cluster_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({exc})")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    """Fresh databases on the PostgreSQL the docs promise; its absence fails (pg_service)."""
+    from pg_service import fresh_database
+
+    with fresh_database("orchestrator_cluster") as name:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 @pytest.fixture(scope="module")
 def optuna_storage():
-    name = f"orchestrator_optuna_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    from pg_service import fresh_database
+
+    with fresh_database("orchestrator_optuna") as name:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 @pytest.fixture(scope="module")

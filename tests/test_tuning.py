@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import optuna
@@ -80,7 +79,11 @@ def _mlflow_runs(root: Path, experiment: str) -> dict[str, list]:
 
 @pytest.mark.parametrize("backend", ["torch", "tensorflow"])
 def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
-    config = _config("tune-smoke", 6)
+    # two good trials, then one that learns nothing in an epoch (SGD at lr 1e-4): the median
+    # pruner prunes it on any CPU, not only when the seeded sampler happens to draw a bad one
+    good = {"optimizer.name": "adam", "optimizer.lr": 0.01, "optimizer.beta1": 0.9}
+    config = _config("tune-smoke", 6, enqueue=[good, good, {"optimizer.name": "sgd",
+                                                            "optimizer.lr": 1e-4}])
     config["backends"] = [backend]
     proc = _cli(tmp_path, "tune", str(_write(tmp_path, config)))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -88,7 +91,7 @@ def test_tuning_smoke_builds_the_mlflow_tree(tmp_path, backend: str) -> None:
     root = tmp_path / "mlruns"
     study = _study(root, f"tune-smoke-{backend}")
     states = [t.state for t in study.trials]
-    assert len(states) == 6 and optuna.trial.TrialState.PRUNED in states
+    assert len(states) == 6 and states[2] == optuna.trial.TrialState.PRUNED
     # conditional space: each trial carries exactly the parameters of its branch
     for trial in study.trials:
         name = trial.params["optimizer.name"]
@@ -159,18 +162,31 @@ def _trial_states(db: Path) -> list[str]:
         return []
 
 
+def _running_epochs(db: Path) -> int:
+    """Epochs reported by the trial that is RUNNING (0 when none is)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT count(*) FROM trial_intermediate_values v JOIN trials t "
+                               "ON v.trial_id = t.trial_id WHERE t.state = 'RUNNING'").fetchone()
+            return int(row[0])
+    except sqlite3.Error:
+        return 0
+
+
 def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> None:
     config = _config("tune-resume", 4, pruner={"name": "none"})
-    config["train"]["epochs"] = 4
+    config["train"]["epochs"] = 12  # a trial under way has epochs left when the stop comes
     path = _write(tmp_path, config)
     root = tmp_path / "mlruns"
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "tune", str(path)],
                             env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 300
-    while _trial_states(root / "optuna.db").count("COMPLETE") < 2:
-        assert time.monotonic() < deadline and proc.poll() is None, "no trial completed"
-        time.sleep(0.5)
+    # two trials done and a third under way: it has reported an epoch and has more to go
+    while not (_trial_states(root / "optuna.db").count("COMPLETE") >= 2
+               and 1 <= _running_epochs(root / "optuna.db") < 10):
+        assert time.monotonic() < deadline and proc.poll() is None, "no trial under way"
+        time.sleep(0.05)
     completed_before = {t.number: t.params for t in _study(root, "tune-resume-torch").trials
                         if t.state == optuna.trial.TrialState.COMPLETE}
     proc.send_signal(signal.SIGTERM)
@@ -189,6 +205,7 @@ def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> 
     assert "RUNNING" not in statuses
     assert statuses.count("FINISHED") == 4
     interrupted = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert interrupted, "the stop interrupted no trial: the resume was not tested"
     for trial in interrupted:  # the interrupted trial was retried with the same parameters
         retry = next(t for t in study.trials
                      if t.system_attrs.get("failed_trial") == trial.number)
@@ -233,17 +250,11 @@ def test_a_stop_held_until_the_objective_is_told_keeps_the_trial_complete(
 
 @pytest.fixture
 def postgres_url():
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"orchestrator_test_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({exc})")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    """A fresh database on the PostgreSQL the docs promise; its absence fails (pg_service)."""
+    from pg_service import fresh_database
+
+    with fresh_database("orchestrator_test") as name:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 def test_workers_on_postgres_finish_exactly_the_budget_despite_a_killed_worker(
@@ -378,4 +389,6 @@ def test_two_workers_on_a_journal_file_share_one_budget(tmp_path) -> None:
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     runs = _mlflow_runs(tmp_path / "mlruns", "tune-journal")
     assert len(runs["trial"]) == 4
-    assert len({r.data.tags["orchestrator.pid"] for r in runs["trial"]}) == 2  # both worked
+    # at most the two workers ran them (which one takes how many is the scheduler's choice;
+    # that no trial goes to both is tests/test_tuning_races.py)
+    assert 1 <= len({r.data.tags["orchestrator.pid"] for r in runs["trial"]}) <= 2
