@@ -73,7 +73,10 @@ def ensure_store(uri: str | None = None) -> str:
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     bounded_waits()
     check_store(uri)  # one line for a store that cannot be used, before anything is written
-    with store_lock(mlruns_root()):  # two invocations on a fresh store: one migrates
+    # two invocations on a fresh SQLite store: one migrates, the other waits (a server or a
+    # database URL gets no lock, and no mlruns/ folder is made for it)
+    with store_lock(Path(uri.removeprefix("sqlite:///").split("?")[0]).parent
+                    if uri.startswith("sqlite:///") else None):
         if is_embedded(uri):
             (mlruns_root() / "artifacts").mkdir(parents=True, exist_ok=True)
         from mlflow.tracking import MlflowClient

@@ -135,11 +135,14 @@ def _check_server(uri: str) -> None:
 
 
 @contextlib.contextmanager
-def store_lock(root: Path) -> Iterator[None]:
-    """An exclusive lock on ``root/.store.lock`` while the store is created (no-op where the
-    folder cannot hold it: the store check reports that)."""
+def store_lock(root: Path | None) -> Iterator[None]:
+    """An exclusive lock on ``root/.store.lock`` while the store is created (no-op without a
+    folder, or where the folder cannot hold it: the store check reports that)."""
     import fcntl
 
+    if root is None:
+        yield
+        return
     try:
         root.mkdir(parents=True, exist_ok=True)
         handle = open(root / ".store.lock", "a")  # noqa: SIM115  (held across the yield)
