@@ -31,7 +31,9 @@ TensorFlow intra-op and inter-op threads.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -175,6 +177,7 @@ def _mlflow_logger(name: str) -> Callable[[dict[str, float], int], None]:
 
     if not _STORE:
         folder = tempfile.mkdtemp(prefix="orchestrator-bench-")
+        atexit.register(shutil.rmtree, folder, True)
         _STORE.append(ensure_store(f"sqlite:///{folder}/mlflow.db"))
     uri = _STORE[0]
     logger = RunLogger(uri, experiment_id(f"bench-{name}", uri), run_name=name, tags={})

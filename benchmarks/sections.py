@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -166,6 +167,7 @@ def overhead(quick: bool, jobs: int = 2) -> dict[str, Any]:
                          "status": r.info.status,
                          "overhead": metrics.get("system/overhead_seconds"),
                          "overhead_cpu": metrics.get("system/overhead_cpu_seconds")})
+    shutil.rmtree(folder, ignore_errors=True)
     found = re.search(r"wall time ([\d.]+) s, ideal ([\d.]+) s", done.stdout)
     return {"runs": runs, "returncode": done.returncode, "command_seconds": elapsed,
             "files": [Path(f).name for f in files], "jobs": jobs,
@@ -203,6 +205,7 @@ def data(tasks: tuple[str, ...]) -> dict[str, Any]:
         first, cached = (_child_seconds(["--section", "prepare", "--task", name], env)
                          for _ in range(2))
         out[name] = {"first_build": first, "from_cache": cached}
+        shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
