@@ -107,3 +107,35 @@ def redact_text(text: str, secrets: Iterable[str] = (), known: bool = True) -> s
         if secret and len(secret) >= 3:
             text = text.replace(secret, MASK)
     return text
+
+
+class RedactingStream:
+    """A text stream that writes ``redact_text`` of each line to the stream it wraps: a child
+    process's stderr, where a traceback or a library's log line may echo a URL."""
+
+    def __init__(self, stream) -> None:  # noqa: ANN001  (any text stream)
+        self._stream, self._pending = stream, ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            complete, self._pending = self._pending.rsplit("\n", 1)
+            self._stream.write(redact_text(complete) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(redact_text(self._pending))
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name: str):  # noqa: ANN204  (fileno, isatty, encoding...)
+        return getattr(self._stream, name)
+
+
+def redact_stderr() -> None:
+    """Route this process's stderr through ``RedactingStream`` (idempotent)."""
+    import sys
+
+    if not isinstance(sys.stderr, RedactingStream) and sys.stderr is not None:
+        sys.stderr = RedactingStream(sys.stderr)

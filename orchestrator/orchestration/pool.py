@@ -37,6 +37,9 @@ def serve(backend: str, uri: str, interactive: bool, threads: int | None, inbox:
     from orchestrator.orchestration.worker import die_with_parent, execute_run, warm_up
     from orchestrator.tracking import interrupts
 
+    from orchestrator.redaction import redact_stderr
+
+    redact_stderr()  # a traceback or a library's warning here may echo the tracking URI
     die_with_parent()
     interrupts.install()  # a stop while idle or warming up: KeyboardInterrupt, then exit
     try:

@@ -77,7 +77,10 @@ def _worker_main(exp: ResolvedExperiment, ref: StudyRef, uri: str, deadline: flo
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from orchestrator.orchestration.worker import die_with_parent
+    from orchestrator.redaction import redact_stderr, remember
 
+    remember(ref.storage_url)
+    redact_stderr()  # a traceback or a library's warning may echo the storage URL
     die_with_parent()
     try:
         return work(exp, ref, uri, deadline=deadline)
