@@ -157,15 +157,25 @@ def test_a_lock_held_by_another_process_delays_the_run_without_failing_it(tmp_pa
         assert db.execute("select count(*) from runs").fetchone()[0] == 1
 
 
-def test_two_runs_on_a_fresh_store_do_not_race_on_its_creation(tmp_path) -> None:
-    _setup(tmp_path)
-    env = _env(tmp_path / "mlruns")
-    procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-q", "tiny.yaml"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    assert _statuses(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}") == ["FINISHED"] * 2
+def test_two_invocations_on_a_fresh_store_do_not_race_on_its_creation(tmp_path) -> None:
+    """What `run`, `tune` and `worker` do first (``ensure_store``), in two processes released
+    together: without the file lock the second crashed in MLflow's migrations."""
+    root = tmp_path / "mlruns"
+    code = ("import sys, time\n"
+            "from orchestrator.tracking.store import ensure_store, experiment_id\n"
+            "while time.time() < float(sys.argv[1]): pass\n"  # released together
+            "uri = ensure_store()\n"
+            "print(experiment_id('raced', uri))\n")
+    for attempt in range(2):  # two fresh stores (without the lock the first one failed)
+        store = root / str(attempt)
+        start = time.time() + 8  # both have imported by then, even on a busy machine
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(start)], env=_env(store),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        assert time.time() > start  # they did start together, not one after the other
+        assert outs[0][0] == outs[1][0]  # one experiment, seen by both
 
 
 def test_a_tracking_server_that_never_answers_fails_within_30_s(tmp_path) -> None:
