@@ -441,19 +441,33 @@ def test_a_part_with_one_class_is_warned_about_not_a_silent_nan() -> None:
 # --- through the real command line ------------------------------------------------------------
 
 
+# Runs the command as its own child and reports that child's exit status, CPU seconds and peak
+# memory. A small fresh interpreter in between, because Linux carries a process's peak RSS across
+# fork + exec into the child's ru_maxrss: measured straight from pytest (a worker that imported
+# torch and TensorFlow), every child would "peak" at the worker's size.
+_MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "orchestrator", *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_utime + usage.ru_stime} "
+            f"{usage.ru_maxrss}")
+"""
+
+
 def _cli(tmp_path: Path, *args: str) -> tuple[int, str, str, float, int]:
     """The command in a subprocess: exit status, stdout, stderr, and the CPU seconds and peak
-    memory (KiB) of that process alone (``os.wait4``)."""
+    memory (KiB) of that process alone (``os.wait4`` in a fresh parent, see ``_MEASURE``)."""
     env = {**os.environ, "ORCHESTRATOR_MLRUNS": str(tmp_path / "mlruns")}
     env.pop("MLFLOW_TRACKING_URI", None)
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    out, err, usage = tmp_path / "stdout", tmp_path / "stderr", tmp_path / "usage"
     with open(out, "w") as stdout, open(err, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], env=env,
-                                stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return (proc.returncode, out.read_text(), err.read_text(),
-            usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+        subprocess.run([sys.executable, "-c", _MEASURE, str(usage), *args], env=env,
+                       stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, check=True)
+    code, cpu, peak = usage.read_text().split()
+    return int(code), out.read_text(), err.read_text(), float(cpu), int(peak)
 
 
 @pytest.mark.parametrize("kind", ["alias-bomb", "deep-brackets", "fifo", "latin-1",
