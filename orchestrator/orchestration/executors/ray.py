@@ -130,7 +130,13 @@ class RayExecutor(Executor):
 
         self._connect()
         remote_jobs = jobs_for(plan, uri, self.name, digests)
-        queue = Queue(actor_options={"num_cpus": 0})
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # the queue of run messages lives on the driver's node: on any other node it would
+        # die with that node and take the driver down with it (ActorUnavailableError)
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                              soft=False)
+        queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
         task = ray.remote(max_calls=1)(_ray_job)  # a fresh worker process for every run
         board = ProgressBoard() if interactive else None
         attempts = Attempts(uri, remote_jobs[0].invocation if remote_jobs else "", board)
