@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,34 @@ T = TypeVar("T")
 
 class IsolatedProcessDied(RuntimeError):
     """The child process died without returning (a segfault, the OOM killer, SIGKILL)."""
+
+
+def run_processes(processes: list[multiprocessing.process.BaseProcess]) -> None:
+    """Start ``processes`` and wait for all of them. SIGTERM stops them as Ctrl-C does: each is
+    terminated (its own handler marks its run KILLED or re-enqueues its trial), given 60 s,
+    then killed; the interrupt is re-raised."""
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        with quiet_start():  # no traceback from a Ctrl-C while a child imports
+            for process in processes:
+                process.start()
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(60)
+            if process.is_alive():
+                process.kill()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

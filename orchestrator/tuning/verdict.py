@@ -13,10 +13,10 @@ mixed), as many side by side per backend as ``tune --workers``.
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.orchestration.isolation import run_processes
 from orchestrator.tuning.splits import Study
 
 VERDICT_KIND = "verdict"
@@ -85,27 +85,7 @@ def run(jobs: list[Job], uri: str, workers: int) -> None:
         count = max(1, min(workers, len(backend_jobs)))
         processes = [context.Process(target=_process_main, args=(backend_jobs[i::count], uri),
                                      name=f"orchestrator-verdict-{i}") for i in range(count)]
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            for process in processes:
-                process.start()
-            for process in processes:
-                process.join()
-        except KeyboardInterrupt:
-            for process in processes:  # each marks its run KILLED
-                if process.is_alive():
-                    process.terminate()
-            for process in processes:
-                process.join(60)
-                if process.is_alive():
-                    process.kill()
-            raise
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+        run_processes(processes)  # each marks its run KILLED on a stop
 
 
 def _process_main(jobs: list[Job], uri: str) -> None:

@@ -4,7 +4,6 @@ tuning workers as processes of their own; what ``orchestrator run`` always did, 
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -32,27 +31,6 @@ class LocalExecutor(Executor):
         context = multiprocessing.get_context("spawn")
         processes = [context.Process(target=target, args=args, name=f"{name}-{i}")
                      for i in range(workers)]
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            from orchestrator.orchestration.isolation import quiet_start
+        from orchestrator.orchestration.isolation import run_processes
 
-            with quiet_start():  # no traceback from a Ctrl-C while a child imports
-                for process in processes:
-                    process.start()
-            for process in processes:
-                process.join()
-        except KeyboardInterrupt:
-            for process in processes:  # each cleans up (a tuning worker re-enqueues its trial)
-                if process.is_alive():
-                    process.terminate()
-            for process in processes:
-                process.join(60)
-                if process.is_alive():
-                    process.kill()
-            raise
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+        run_processes(processes)  # each cleans up (a tuning worker re-enqueues its trial)
