@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     plt = _pyplot()
     lengths = sorted({k[2] for k in gradients})
     if lengths:
-        fig, axes = plt.subplots(1, len(lengths), figsize=(4.2 * len(lengths), 3.6),
+        fig, axes = plt.subplots(1, len(lengths), figsize=(max(6.5, 4.2 * len(lengths)), 4.2),
                                  squeeze=False)
         styles = {"torch": "-", "tensorflow": "--"}
         colours = {"rnn": "tab:red", "lstm": "tab:blue"}
@@ -114,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             ax.set_title(f"length {length}")
             ax.set_xlabel("time step t")
             ax.grid(alpha=0.3)
-        axes[0][0].set_ylabel("mean |d loss / d x_t| (geometric mean over seeds)")
+        axes[0][0].set_ylabel("|d loss / d x_t|\n(geometric mean over seeds)")
         axes[0][-1].legend(fontsize=8)
-        fig.suptitle("gradient of the test loss reaching each input step, after training")
+        fig.suptitle("Gradient of the test loss reaching each input step, after training",
+                     fontsize=11)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
