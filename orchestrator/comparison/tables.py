@@ -26,12 +26,15 @@ class TextTable:
 
 
 def number(value: Any) -> str:
-    """Metric values: 4 decimals (large values: 1 decimal); missing: '-'."""
+    """Metric values: 4 decimals (large values: 1 decimal; tiny ones, such as gradient norms,
+    in scientific notation rather than 0.0000); missing: '-'."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     value = float(value)
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
+    if value != 0 and abs(value) < 1e-4:
+        return f"{value:.2e}"
     return f"{value:.1f}" if abs(value) >= 1000 else f"{value:.4f}"
 
 
