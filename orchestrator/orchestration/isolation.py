@@ -66,18 +66,20 @@ def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 @contextlib.contextmanager
 def quiet_start() -> Iterator[None]:
-    """Start child processes with Ctrl-C ignored until they install their own handlers: a
+    """Start child processes with Ctrl-C held back until they install their own handlers: a
     spawned child imports its modules before its target runs, and a Ctrl-C in that window printed
-    a KeyboardInterrupt traceback from multiprocessing's bootstrap. An ignored SIGINT survives
-    the exec; the parent, which gets the same Ctrl-C, stops the children itself."""
+    a KeyboardInterrupt traceback from multiprocessing's bootstrap. SIGINT is blocked, not
+    ignored: the child inherits the blocked signal across the exec and takes a pending Ctrl-C
+    as a held stop in ``interrupts.install``; this process gets its Ctrl-C as soon as the block
+    ends (ignoring it here lost a Ctrl-C that came while a worker started)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -32,6 +32,15 @@ def install() -> None:
     _held.clear()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
+    # A process started by ``isolation.quiet_start`` begins with SIGINT blocked; a Ctrl-C that
+    # came before this point is pending. It becomes a held stop (raised where the next shielded
+    # write ends), never a traceback from start-up code.
+    if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ()):
+        if signal.SIGINT in signal.sigpending():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards the pending one
+            _held[:] = ["SIGINT"]
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, _stop)
 
 
 @contextlib.contextmanager
