@@ -348,7 +348,7 @@ def test_cache_round_trip_is_exact():
     for k, v in ARRAYS.items():
         assert read[k].dtype == v.dtype and read[k].shape == v.shape, k
         assert read[k].tobytes() == np.ascontiguousarray(v).tobytes(), k
-    assert (cache.cache_dir() / "unit" / f"{d1}.parquet").is_file()
+    assert (cache.cache_dir() / "unit" / f"{d1}{cache.SUFFIX}").is_file()
 
 
 def test_digest_changes_with_params_code_version_and_file_bytes(tmp_path, monkeypatch):
@@ -362,12 +362,12 @@ def test_digest_changes_with_params_code_version_and_file_bytes(tmp_path, monkey
     _, d1 = cache.cached_arrays("v", {"p": 1}, build)
     monkeypatch.setattr(cache, "CODE_VERSION", "test-bump")
     _, d2 = cache.cached_arrays("v", {"p": 1}, build)
-    assert d1 != d2 and len(list((cache.cache_dir() / "v").glob("*.parquet"))) == 2
+    assert d1 != d2 and len(list((cache.cache_dir() / "v").glob(f"*{cache.SUFFIX}"))) == 2
 
 
 def test_corrupt_cache_file_is_rebuilt():
     _, d = cache.cached_arrays("c", {"k": 1}, lambda: {"a": np.arange(5)})
-    path = cache.cache_dir() / "c" / f"{d}.parquet"
+    path = cache.cache_dir() / "c" / f"{d}{cache.SUFFIX}"
     path.write_bytes(b"PAR1 half a file")
     calls = []
     arrays, _ = cache.cached_arrays("c", {"k": 1}, lambda: calls.append(1) or {"a": np.arange(5)})
@@ -377,21 +377,20 @@ def test_corrupt_cache_file_is_rebuilt():
 
 
 def test_cache_write_is_atomic(monkeypatch):
-    import pyarrow.parquet as pq
-
     cache.cached_arrays("w", {"k": 1}, lambda: ARRAYS)
     folder = cache.cache_dir() / "w"
-    assert [p.suffix for p in folder.iterdir()] == [".parquet"]
+    assert [p.suffix for p in folder.iterdir()] == [cache.SUFFIX]
 
-    def crash(table, where, **kw):
+    def crash(table, where):
         Path(where).write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pq, "write_table", crash)
+    monkeypatch.setattr(cache, "_write_file", crash)
     arrays, d = cache.cached_arrays("w", {"k": 2}, lambda: {"a": np.ones(3)})
     assert arrays["a"].tolist() == [1, 1, 1]  # a failed cache write never fails the run
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        p.name for p in folder.glob("*.parquet")) and not (folder / f"{d}.parquet").exists()
+        p.name for p in folder.glob(f"*{cache.SUFFIX}"))
+    assert not (folder / f"{d}{cache.SUFFIX}").exists()
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):

