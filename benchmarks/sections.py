@@ -195,17 +195,21 @@ def prepare_once(task_name: str) -> float:
     return time.perf_counter() - started
 
 
-def data(tasks: tuple[str, ...]) -> dict[str, Any]:
+def data(tasks: tuple[str, ...], repeats: int = 3) -> dict[str, Any]:
     """First build (an empty cache folder) against from cache (the same folder again), each in
-    a fresh process, per task."""
+    a fresh process, per task; ``repeats`` times with a new folder each, the lowest of each
+    (other processes, and this VM's first touch of fresh memory pages, only ever add time)."""
     out = {}
     for name in tasks:
-        folder = tempfile.mkdtemp(prefix="orchestrator-bench-cache-")
-        env = {**os.environ, "ORCHESTRATOR_CACHE_DIR": folder}
-        first, cached = (_child_seconds(["--section", "prepare", "--task", name], env)
-                         for _ in range(2))
-        out[name] = {"first_build": first, "from_cache": cached}
-        shutil.rmtree(folder, ignore_errors=True)
+        firsts, cached = [], []
+        for _ in range(repeats):
+            folder = tempfile.mkdtemp(prefix="orchestrator-bench-cache-")
+            env = {**os.environ, "ORCHESTRATOR_CACHE_DIR": folder}
+            firsts.append(_child_seconds(["--section", "prepare", "--task", name], env))
+            cached.append(_child_seconds(["--section", "prepare", "--task", name], env))
+            shutil.rmtree(folder, ignore_errors=True)
+        out[name] = {"first_build": min(firsts), "from_cache": min(cached),
+                     "first_build_samples": firsts, "from_cache_samples": cached}
     return out
 
 

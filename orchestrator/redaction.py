@@ -5,9 +5,13 @@ One function, ``redact``, for every form a storage or tracking URL carries a sec
 - userinfo: ``postgresql://user:password@host/db`` (also ``postgresql+psycopg2://``, any
   SQLAlchemy dialect+driver, ``http://``, ``mysql://``...), the password being everything
   between the first ``:`` of the userinfo and its last ``@``;
-- query parameters whose name says secret, in any case: ``password``, ``passwd``, ``pwd``,
-  ``secret``, ``token``, ``key`` and names containing them (``sslpassword``, ``api_key``,
-  ``access_token``, ``sslkey``), also in libpq's ``key=value`` connection strings.
+- query parameters whose name says secret, in any case: a part of the name (split at ``_``,
+  ``.``, ``-``) that ends in ``password``, ``passwd``, ``pwd``, ``secret`` or ``token``
+  (``sslpassword``, ``access_token``, ``client-secret``), or is ``key`` with an optional
+  ``ssl``/``api``/``access``/``private``/``secret``/``auth``/``client``/``signing``/``master``
+  in front (``sslkey``, ``api_key``, ``AWS_SECRET_ACCESS_KEY``); also in libpq's
+  ``key=value`` connection strings. Other names are left alone (``model.monkey=3``,
+  ``data.tokenizer=char``).
 
 ``redact_text`` cleans free text (a driver's error message, a log line): every URL in it is
 redacted, and every known secret value (``secrets_of`` the URLs in play, plus those of
@@ -22,9 +26,10 @@ from collections.abc import Iterable
 from urllib.parse import unquote, unquote_plus
 
 MASK = "***"
-# a query parameter (or libpq keyword) whose value is a secret
-_SECRET_NAME = r"[A-Za-z0-9_.-]*?(?:password|passwd|pwd|secret|token|key)[A-Za-z0-9_.-]*"
-_PARAM = re.compile(rf"(?i)(?P<name>(?<![A-Za-z0-9_.-]){_SECRET_NAME})=(?P<value>[^&;#\s'\"]*)")
+# a query parameter (or libpq keyword): secret when a part of its name says so
+_PARAM = re.compile(r"(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]+)=(?P<value>[^&;#\s'\"]*)")
+_SECRET_PART = re.compile(r"(?:[a-z0-9]*(?:password|passwd|pwd|secret|token)s?|"
+                          r"(?:ssl|api|access|private|secret|auth|client|signing|master)?keys?)")
 # scheme://userinfo@ with a password in the userinfo (a URL inside free text)
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/?#\s]*):"
                        r"(?P<password>[^\s]*?)@(?=[^@\s]*(?:[\s'\"]|$))")
@@ -52,8 +57,14 @@ def redact(url: str) -> str:
                 user = credentials.split(":", 1)[0]
                 head = f"{user}:{MASK}@{host}"
         text = f"{scheme}://{head}{tail}"
-    return _PARAM.sub(lambda m: f"{m.group('name')}={MASK}" if m.group("value") else m.group(0),
-                      text)
+    return _PARAM.sub(_mask_param, text)
+
+
+def _mask_param(match: re.Match) -> str:
+    name = match.group("name")
+    secret = match.group("value") and any(
+        _SECRET_PART.fullmatch(part) for part in re.split(r"[_.-]", name.lower()))
+    return f"{name}={MASK}" if secret else match.group(0)
 
 
 def secrets_of(url: str | None) -> set[str]:
@@ -70,7 +81,8 @@ def secrets_of(url: str | None) -> set[str]:
             if ":" in credentials:
                 found.add(credentials.split(":", 1)[1])
     for match in _PARAM.finditer(url):
-        found.add(match.group("value"))
+        if _mask_param(match) != match.group(0):
+            found.add(match.group("value"))
     decoded = set()
     for value in found:
         decoded |= {unquote(value), unquote_plus(value)}
@@ -100,8 +112,7 @@ def redact_text(text: str, secrets: Iterable[str] = (), known: bool = True) -> s
     happens to be a word (``adam``) must not blank it out where it is a value."""
     text = str(text)
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
-    text = _PARAM.sub(lambda m: f"{m.group('name')}={MASK}" if m.group("value") else m.group(0),
-                      text)
+    text = _PARAM.sub(_mask_param, text)
     for secret in sorted(set(secrets) | (known_secrets() if known else set()), key=len,
                          reverse=True):
         if secret and len(secret) >= 3:

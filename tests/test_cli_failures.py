@@ -63,34 +63,36 @@ def test_a_bad_thread_variable_is_one_line(tmp_path, name: str, value: str) -> N
               f"{name}={value!r}: must be a whole number >= 1")
 
 
-def _spawned_workers(pid: int) -> list[int]:
-    """The children of ``pid`` that multiprocessing spawned to run a target (not its resource
-    tracker, which starts first)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-        for child in children:
-            try:
-                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(child)
-            except OSError:
-                pass
-    return found
+# On PYTHONPATH as sitecustomize: a process that multiprocessing spawned (a warm worker) marks
+# that it is starting, then takes 2 s more to start: a Ctrl-C sent once the mark exists lands
+# in the child's start-up by construction, not by timing.
+SLOW_START = """
+import os
+import time
+from pathlib import Path
+
+with open("/proc/self/cmdline", "rb") as _f:
+    if b"spawn_main" in _f.read() and os.environ.get("SLOW_START_DIR"):
+        (Path(os.environ["SLOW_START_DIR"]) / f"started-{os.getpid()}").touch()
+        time.sleep(2)
+"""
 
 
 def test_ctrl_c_while_the_workers_start_is_clean(tmp_path) -> None:
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) as soon as the warm
-    worker process exists, while it still imports: no traceback, exit 130, and any run that
-    was created says what stopped it."""
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the warm worker
+    process starts: no traceback, exit 130, and any run that was created says what stopped it."""
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "train": {"epochs": 50}}))
+    site, marks = tmp_path / "site", tmp_path / "marks"
+    site.mkdir()
+    marks.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_START)
+    env = _env(tmp_path, SLOW_START_DIR=str(marks))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-q", "tiny.yaml"],
-                            cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 300
-    while not _spawned_workers(proc.pid):  # the warm worker, still importing
+    while not any(marks.iterdir()):  # the warm worker is starting
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGINT)

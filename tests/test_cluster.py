@@ -8,6 +8,7 @@ second node runs last. Bad input: one line, exit status 2, nothing left RUNNING.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,12 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+
+from servers import answers, refused_port, serve
 
 pytest.importorskip("ray")
 pytest.importorskip("submitit")
@@ -34,12 +36,6 @@ DIGITS = {
     "train": {"epochs": 2, "batch_size": 64},
     "backends": ["torch"],
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait(condition, timeout: float, what: str):
@@ -100,25 +96,19 @@ def optuna_storage():
 def server(database, tmp_path_factory):
     """`orchestrator server` on the module's PostgreSQL database; its tracking URI."""
     root = tmp_path_factory.mktemp("server")
-    port = _free_port()
     log = root / "server.log"  # a file: a pipe nobody reads would fill and block the server
-    with open(log, "w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "server", "--backend-store", database,
-             "--port", str(port), "--artifacts", str(root / "artifacts"), "--workers", "1"],
-            cwd=root, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(port: int) -> subprocess.Popen:
+        with open(log, "w") as output:
+            return subprocess.Popen(
+                [sys.executable, "-m", "orchestrator", "server", "--backend-store", database,
+                 "--port", str(port), "--artifacts", str(root / "artifacts"), "--workers", "1"],
+                cwd=root, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+    process, port = serve(start, lambda port: answers(f"http://127.0.0.1:{port}/health"),
+                          timeout=240, what="the tracking server", log=log.read_text)
     uri = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, log.read_text()
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
     try:
-        _wait(healthy, 240, "the tracking server did not answer")
         assert f"export MLFLOW_TRACKING_URI={uri}" in log.read_text()
         yield uri
     finally:
@@ -147,14 +137,13 @@ def _alive_nodes(address: str) -> int:
 @pytest.fixture(scope="module")
 def cluster():
     """Two Ray nodes of one CPU each on 127.0.0.1; (address, head, second node)."""
-    port = _free_port()
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
-    head = _ray_start("--head", "--port", str(port), "--include-dashboard=false",
-                      "--temp-dir", temp)
+    head, port = serve(lambda port: _ray_start("--head", "--port", str(port),
+                                               "--include-dashboard=false", "--temp-dir", temp),
+                       _port_open, timeout=180, what="the Ray head")
     address = f"127.0.0.1:{port}"
     nodes = [head]
     try:
-        _wait(lambda: _port_open(port), 180, "the Ray head did not start")
         nodes.append(_ray_start("--address", address))
         _wait(lambda: _alive_nodes(address) == 2, 240, "two Ray nodes did not come up")
         yield address, head, nodes[1]
@@ -234,23 +223,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, server, cluster) -> None:
     address, _, _ = cluster
     path = _write(tmp_path, {**DIGITS, "name": "refused"})
     big = _write(tmp_path, {**DIGITS, "name": "too-big", "resources": {"cpus": 8}})
-    cases = [
-        (server, ("--executor", "ray", "--address", f"127.0.0.1:{_free_port()}"), path,
-         "no Ray cluster answers at"),
-        (server, ("--executor", "ray", "--address", address), big,
-         "resources: no node of the Ray cluster has cpus 8"),
-        (None, ("--executor", "ray", "--address", address), path,
-         "is local to this machine"),
-        (None, ("--executor", "slurm"), path, "is local to this machine"),
-        (f"http://127.0.0.1:{_free_port()}", ("--executor", "ray", "--address", address),
-         path, "does not answer"),
-    ]
-    for uri, options, file, words in cases:
-        done = _orchestrator(tmp_path, uri, "run", "--quiet", str(file), *options,
-                             timeout=300)
-        assert done.returncode == 2, (options, done.stdout, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and words in lines[0], (options, done.stderr)
+    with contextlib.ExitStack() as held:
+        nobody, silent = (held.enter_context(refused_port()) for _ in range(2))
+        cases = [
+            (server, ("--executor", "ray", "--address", f"127.0.0.1:{nobody}"), path,
+             "no Ray cluster answers at"),
+            (server, ("--executor", "ray", "--address", address), big,
+             "resources: no node of the Ray cluster has cpus 8"),
+            (None, ("--executor", "ray", "--address", address), path,
+             "is local to this machine"),
+            (None, ("--executor", "slurm"), path, "is local to this machine"),
+            (f"http://127.0.0.1:{silent}", ("--executor", "ray", "--address", address),
+             path, "does not answer"),
+        ]
+        for uri, options, file, words in cases:
+            done = _orchestrator(tmp_path, uri, "run", "--quiet", str(file), *options,
+                                 timeout=300)
+            assert done.returncode == 2, (options, done.stdout, done.stderr)
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and words in lines[0], (options, done.stderr)
     assert _runs(server, "refused") == [] and _runs(server, "too-big") == []
 
 

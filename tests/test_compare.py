@@ -14,10 +14,8 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -30,6 +28,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from orchestrator.cli import main
+from servers import answers, refused_port, serve
 
 CONFIG = {
     "name": "cmp-small",
@@ -263,12 +262,6 @@ def test_html_report_renders_in_headless_chromium(store, uri, tmp_path, capsys) 
 # --- the comparison run through a real tracking server --------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _get(base: str, route: str, **query: str) -> bytes:
     url = f"{base}{route}?{urllib.parse.urlencode(query)}"
     with urllib.request.urlopen(url, timeout=30) as response:
@@ -280,22 +273,16 @@ def test_a_real_mlflow_server_serves_the_comparison_run(store, uri, capsys) -> N
     logged = capsys.readouterr().err
     run_id = logged.split("comparison run ")[1].split()[0]
     root = store[0]
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                               uri, "--artifacts-destination", str(root / "artifacts"),
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server, port = serve(
+        lambda port: subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+             "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "1"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True),
+        lambda port: answers(f"http://127.0.0.1:{port}/health"), timeout=180,
+        what="mlflow server")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "no server"
-            try:
-                _get(base, "/health")
-                break
-            except OSError:
-                time.sleep(0.5)
         run = json.loads(_get(base, "/api/2.0/mlflow/runs/get", run_id=run_id))["run"]
         tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
         assert tags["orchestrator.kind"] == "comparison"
@@ -369,8 +356,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(store, uri, tmp_path, c
     junk.write_text("not a database")
     _bad(capsys, monkeypatch, ["cmp-small"], "cannot open the tracking store", tmp_path,
          uri=f"sqlite:///{junk}")
-    _bad(capsys, monkeypatch, ["cmp-small"], "cannot open the tracking store", tmp_path,
-         uri=f"http://127.0.0.1:{_free_port()}")
+    with refused_port() as nobody:
+        _bad(capsys, monkeypatch, ["cmp-small"], "cannot open the tracking store", tmp_path,
+             uri=f"http://127.0.0.1:{nobody}")
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     (tmp_path / "a-file").write_text("")
     _bad(capsys, monkeypatch, ["cmp-small", "--html", str(tmp_path / "a-file")],

@@ -71,12 +71,10 @@ def test_a_remote_executor_refuses_a_tracking_store_on_this_machine(uri: str) ->
 
 
 def test_a_tracking_server_that_does_not_answer_is_refused() -> None:
-    import socket
+    from servers import refused_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with pytest.raises(ExecutorError, match=f"127.0.0.1:{port} does not answer"):
+    with refused_port() as port, pytest.raises(ExecutorError,
+                                               match=f"127.0.0.1:{port} does not answer"):
         check_shared_tracking("slurm", f"http://127.0.0.1:{port}")
 
 

@@ -218,25 +218,15 @@ def test_sigkill_leaves_running_which_the_next_start_marks_killed(tmp_path) -> N
 
 
 def test_ui_serves_the_same_store(tmp_path) -> None:
-    import socket
-    import urllib.request
+    from servers import answers, serve
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "ui", "--port", str(port)],
-                            env=_env(tmp_path / "mlruns"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc, port = serve(  # slow under load (uvicorn workers)
+        lambda port: subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "ui", "--port", str(port)],
+            env=_env(tmp_path / "mlruns"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True),
+        lambda port: answers(f"http://127.0.0.1:{port}/health"), timeout=300, what="the UI")
     try:
-        deadline = time.monotonic() + 300  # slow under load (uvicorn workers)
-        while True:
-            assert time.monotonic() < deadline and proc.poll() is None, "the UI did not start"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
         assert (tmp_path / "mlruns" / "mlflow.db").exists()
         # the same server as a tracking server: MLFLOW_TRACKING_URI=http://... sends runs and
         # artifacts into its store, and the client makes no store of its own

@@ -4,11 +4,56 @@ order; a stop ends every run under way KILLED; the default comes from ORCHESTRAT
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import pytest
+import yaml
 
 from orchestrator.orchestration.parent import default_jobs
-from test_run_lifecycle import DIGITS, _poll_runs, _runs, _start
+from plugin_helpers import install_fake_distribution
+from test_run_lifecycle import DIGITS, _env, _poll_runs, _runs, _start
+
+# A digits task whose model building waits until `model.meet` worker processes have each begun a
+# run (one file per process id in $MEET_DIR): explicit synchronisation, so "two runs under way
+# together" holds by construction and fails (the wait times out, the run FAILS) if they ran one
+# after the other; no comparison of timestamps.
+MEETING_TASK = """
+import os
+import time
+from pathlib import Path
+
+from orchestrator import hookimpl
+from orchestrator.tasks.digits import DigitsModel, DigitsTask
+
+
+class MeetModel(DigitsModel):
+    meet: int = 1
+
+
+class MeetingDigits(DigitsTask):
+    name = "meeting_digits"
+    summary = "digits whose runs wait until model.meet worker processes have begun one (tests)"
+    ModelOptions = MeetModel
+
+    def spec_bounds(self, data):
+        return None  # validation builds no spec of this task: building one would wait
+
+    def model_spec(self, model, prepared):
+        folder = Path(os.environ["MEET_DIR"])
+        (folder / str(os.getpid())).touch()
+        deadline = time.monotonic() + 240
+        while len(list(folder.iterdir())) < model.meet:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no other run under way: {model.meet} never met")
+            time.sleep(0.05)
+        return super().model_spec(model, prepared)
+
+
+@hookimpl
+def orchestrator_add_tasks(registry):
+    registry.add_task(MeetingDigits)
+"""
 
 
 def test_default_jobs(monkeypatch) -> None:
@@ -23,20 +68,25 @@ def test_default_jobs(monkeypatch) -> None:
 
 
 def test_runs_side_by_side_all_finish_in_plan_order(tmp_path) -> None:
-    # One backend, so that both workers pay the same start-up (a TensorFlow worker imports for
-    # seconds longer than a torch one, and a short torch run can end before it starts).
-    config = {**DIGITS, "name": "parallel", "backends": ["torch"],
-              "train": {"epochs": 20, "batch_size": 64},
+    site = install_fake_distribution(tmp_path / "site", "meeting", {"meeting": "meeting_task"},
+                                     {"meeting_task": MEETING_TASK})
+    (tmp_path / "meet").mkdir()
+    config = {**DIGITS, "name": "parallel", "task": "meeting_digits", "backends": ["torch"],
+              "model": {"meet": 2}, "train": {"epochs": 2, "batch_size": 64},
               "matrix": {"optimizer": [{"name": "sgd"}, {"name": "adam"}, {"name": "rmsprop"}]}}
-    proc = _start(tmp_path, config, "--jobs", "2")
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out
+    path = tmp_path / "parallel.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**_env(tmp_path / "mlruns"), "MEET_DIR": str(tmp_path / "meet")}
+    env["PYTHONPATH"] = f"{site}:{env.get('PYTHONPATH', '')}"
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--quiet", "--jobs", "2",
+                           str(path)], env=env, capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
     runs = _runs(tmp_path / "mlruns", "parallel")
-    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
-    # two at a time: the first two runs were under way together
-    first, second = sorted(runs, key=lambda r: r.info.start_time)[:2]
-    assert second.info.start_time < first.info.end_time
-    table = out[out.index("Summary"):]
+    # FINISHED: each of the first two runs built its model only once the other had begun (one
+    # after the other, the first would have waited 240 s and FAILED)
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs), out[-4000:]
+    table = done.stdout[done.stdout.index("Summary"):]
     rows = [line for line in table.splitlines() if "parallel[" in line]
     assert [next(o for o in ("sgd", "adam", "rmsprop") if o in r) for r in rows] == [
         "sgd", "adam", "rmsprop"]

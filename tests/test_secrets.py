@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -53,6 +52,19 @@ def test_redact_keeps_urls_without_secrets() -> None:
     for url in ("sqlite:////tmp/a.db", "journal:/tmp/x.log", "postgresql://u@h/db",
                 "http://127.0.0.1:5000", "postgresql://h/db?sslmode=require"):
         assert redact(url) == url
+
+
+@pytest.mark.parametrize("name", ["password", "sslpassword", "PGPASSWORD", "pwd", "api_key",
+                                  "API-KEY", "sslkey", "AWS_SECRET_ACCESS_KEY", "access_token",
+                                  "client.secret", "keys"])
+def test_a_value_whose_name_says_secret_is_masked_in_text(name: str) -> None:
+    assert redact_text(f"failed: {name}=hunter22 at x", known=False) == f"failed: {name}=*** at x"
+
+
+@pytest.mark.parametrize("text", ["-o model.monkey=3", "data.tokenizer=char", "user=alice",
+                                  "optimizer.keystone=1", "sslmode=require", "turkey=brined"])
+def test_a_value_whose_name_only_contains_a_secret_word_is_kept(text: str) -> None:
+    assert redact_text(text, known=False) == text
 
 
 class _Commandlines:
@@ -175,25 +187,19 @@ def _ui_output(tmp_path: Path, env: dict, typed: set[int]) -> str:
     it serves; SIGTERM then leaves nothing listening."""
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "ui", "--port", str(port)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    typed.add(proc.pid)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert time.monotonic() < deadline and proc.poll() is None, "the UI did not start"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+    from servers import answers, serve
+
+    def start(port: int) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "ui", "--port",
+                                 str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        typed.add(proc.pid)
+        return proc
+
+    proc, port = serve(start, lambda port: answers(f"http://127.0.0.1:{port}/health"),
+                       timeout=300, what="the UI")
+    proc.send_signal(signal.SIGTERM)  # once it serves
+    out, _ = proc.communicate(timeout=60)
     with socket.socket() as probe:  # the server's process group is gone with it
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the MLflow server still serves"
     return out

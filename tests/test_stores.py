@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pg_service import HOST, PORT, fresh_database
+from pg_service import HOST, PORT
+from servers import answers, serve
 
 TINY = {"name": "tiny", "task": "digits",
         "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
@@ -191,35 +191,23 @@ def test_a_tracking_server_that_never_answers_fails_within_30_s(tmp_path) -> Non
     assert took < 30 + 15  # 10 s of waiting, plus the start-up of Python on a busy machine
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_tracking_server_that_dies_mid_run_fails_the_command_in_bounded_time(tmp_path
                                                                                 ) -> None:
     _setup(tmp_path, epochs=400)
-    port, store = _free_port(), tmp_path / "server"
+    store = tmp_path / "server"
     store.mkdir()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--artifacts-destination", str(store / "artifacts")],
-        env={**_env(store), "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{store / 'mlflow.db'}",
-             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server, port = serve(
+        lambda port: subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", "1", "--artifacts-destination", str(store / "artifacts")],
+            env={**_env(store), "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{store / 'mlflow.db'}",
+                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+        lambda port: answers(f"http://127.0.0.1:{port}/health"), timeout=300,
+        what="mlflow server")
     uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
     try:
-        import urllib.request
-
-        deadline = time.monotonic() + 300
-        while True:
-            assert time.monotonic() < deadline and server.poll() is None, "no server"
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
         run = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-q", "tiny.yaml"],
                                cwd=tmp_path, env=_env(tmp_path / "mlruns", uri),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -143,7 +143,7 @@ class HarTask(Task):
         part once."""
         import pandas as pd
 
-        from orchestrator.data.cache import digest
+        from orchestrator.data.cache import cached_arrays, digest
         from orchestrator.data.timeseries import group_folds
 
         rec_key, names, arrays = _windows(data)
@@ -169,7 +169,7 @@ class HarTask(Task):
             inner = group_folds(groups[rest], search[0],
                                 where=" outside the test part")
             parts = [(test_subj, np.unique(groups[rest][held])) for _, held in inner]
-        splits = []
+        chosen = []  # (test, validation, training subjects) per split
         for k, (test_subj, val_subj) in enumerate(parts):
             rest = np.setdiff1d(subjects, test_subj)
             if val_subj is None:
@@ -178,20 +178,39 @@ class HarTask(Task):
             if not len(train_subj):
                 raise DataError(f"data.val_subjects: {data.val_subjects}: no training subject "
                                 f"left ({len(rest)} subjects outside the test set)")
-            train = np.isin(tgroups, train_subj)
-            val = np.isin(groups, val_subj)
-            test = np.isin(groups, test_subj)
-            split_seed = [seed, k]
-            x_train, y_train, scaler = _preprocess_train(tx[train], ty[train], data, split_seed)
-            x_test = _preprocess(x[test], data, scaler)
-            x_val = _preprocess(x[val], data, scaler) if val.any() else None
+            chosen.append((test_subj, val_subj, train_subj))
+
+        def build() -> dict[str, np.ndarray]:
+            """Every split's shaped, augmented and standardized windows (the costly part)."""
+            out = {}
+            for k, (test_subj, val_subj, train_subj) in enumerate(chosen):
+                train = np.isin(tgroups, train_subj)
+                x_train, y_train, scaler = _preprocess_train(tx[train], ty[train], data,
+                                                             [seed, k])
+                out |= {f"{k}.x_train": x_train, f"{k}.y_train": y_train,
+                        f"{k}.x_test": _preprocess(x[np.isin(groups, test_subj)], data, scaler),
+                        f"{k}.x_val": _preprocess(x[np.isin(groups, val_subj)], data, scaler)}
+                if scaler:
+                    out |= {f"{k}.mean": scaler[0], f"{k}.std": scaler[1]}
+            return out
+
+        # Keyed by the windows, every data option, the seed and the subjects of each split: a
+        # warm run reads its splits instead of augmenting and standardizing them again.
+        ready, _ = cached_arrays("har-splits", {
+            "windows": rec_key, "options": data.model_dump(mode="json"), "seed": seed,
+            "splits": [[_ids(t), _ids(v), _ids(r)] for t, v, r in chosen]}, build)
+        splits = []
+        for k, (test_subj, val_subj, train_subj) in enumerate(chosen):
+            val, test = np.isin(groups, val_subj), np.isin(groups, test_subj)
+            scaled = f"{k}.mean" in ready
             info = {"test_subjects": _ids(test_subj), "val_subjects": _ids(val_subj),
                     "train_subjects": _ids(train_subj),
-                    "scaler_mean": scaler[0].tolist() if scaler else None,
-                    "scaler_std": scaler[1].tolist() if scaler else None}
-            splits.append(Split(x_train, y_train, x_val, y[val] if val.any() else None,
-                                x_test, y[test], fold=k if folds or search else None,
-                                info=info))
+                    "scaler_mean": ready[f"{k}.mean"].tolist() if scaled else None,
+                    "scaler_std": ready[f"{k}.std"].tolist() if scaled else None}
+            splits.append(Split(ready[f"{k}.x_train"], ready[f"{k}.y_train"],
+                                ready[f"{k}.x_val"] if val.any() else None,
+                                y[val] if val.any() else None, ready[f"{k}.x_test"], y[test],
+                                fold=k if folds or search else None, info=info))
         channels = list(names["channels"]) + ([f"|{'/'.join(t)}|" for t in
                                                _triples(names["channels"])]
                                               if data.magnitudes else [])
