@@ -195,9 +195,12 @@ def analyse(results: list[dict[str, Any]]) -> Report:
                 rep.target("per-run fixed cost median <= 2 s", "no runs recorded", False)
             if out.get("wall") and out.get("ideal"):
                 ratio = out["wall"] / out["ideal"]
-                rep.target("wall <= 1.1 x ideal (this run of the short experiments, not "
-                           "make demo)", f"{out['wall']:.0f} s / {out['ideal']:.0f} s = "
-                           f"{ratio:.2f} x", ratio <= 1.1)
+                # context, not the target: one-epoch runs of seconds, where starting the warm
+                # workers weighs most; the target is make demo's wall time against its ideal,
+                # which `orchestrator run` prints at its end (docs/performance.md)
+                rep.target(f"wall / ideal of these {len(out['runs'])} one-epoch runs (make "
+                           "demo's is the target)", f"{out['wall']:.0f} s / {out['ideal']:.0f} s"
+                           f" = {ratio:.2f} x", None)
         elif section == "data":
             for task, d in out.items():
                 speedup = d["first_build"] / d["from_cache"]
