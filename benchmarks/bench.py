@@ -57,7 +57,8 @@ def plan(quick: bool, threads: int) -> list[tuple[str, dict[str, Any], dict[str,
     out.append(("seqlen", {"threads": threads, "block": 1 if q else 2,
                            "rounds": 2 if q else 3}, {}))
     out.append(("overhead", {"quick": quick}, {}))
-    out.append(("data", {"tasks": ["har", "imbalanced"] if q else ["har", "imbalanced", "text"]},
+    out.append(("data", {"tasks": ["har", "imbalanced"] if q else ["har", "har_better",
+                                                                   "imbalanced", "text"]},
                 {}))
     out.append(("cli", {"repeats": 3}, {}))
     out.append(("cpu", {"repeats": 3}, {}))

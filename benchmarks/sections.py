@@ -176,7 +176,8 @@ def overhead(quick: bool, jobs: int = 2) -> dict[str, Any]:
             "stderr_tail": done.stderr[-2000:] if done.returncode else ""}
 
 
-DATA_FILES = {"har": "har_lecture.yaml", "imbalanced": "imbalanced.yaml", "text": "text.yaml"}
+DATA_FILES = {"har": "har_lecture.yaml", "har_better": "har_better.yaml",
+              "imbalanced": "imbalanced.yaml", "text": "text.yaml"}
 
 
 def prepare_once(task_name: str) -> float:

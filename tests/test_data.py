@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import subprocess
 import sys
 import warnings
@@ -363,6 +365,22 @@ def test_digest_changes_with_params_code_version_and_file_bytes(tmp_path, monkey
     monkeypatch.setattr(cache, "CODE_VERSION", "test-bump")
     _, d2 = cache.cached_arrays("v", {"p": 1}, build)
     assert d1 != d2 and len(list((cache.cache_dir() / "v").glob(f"*{cache.SUFFIX}"))) == 2
+
+
+def test_file_digests_are_remembered_across_processes_until_the_file_changes(tmp_path):
+    src = write_csv(tmp_path, "src.csv", "a\n1\n")
+    real = cache.file_digest(src)
+    stored = cache.cache_dir() / "file-digests.json"
+    # another process: nothing in memory; the stored digest is taken without reading the file
+    cache._file_digests.clear()
+    stored.write_text(stored.read_text().replace(real, "f" * 64))
+    assert cache.file_digest(src) == "f" * 64
+    cache._file_digests.clear()
+    src.write_text("a\n22\n")  # new size and time: read again
+    assert cache.file_digest(src) not in (real, "f" * 64)
+    cache._file_digests.clear()
+    stored.write_text("not json")  # an unreadable store is ignored, then rewritten
+    assert cache.file_digest(src) == hashlib.sha256(b"a\n22\n").hexdigest()
 
 
 def test_corrupt_cache_file_is_rebuilt():
