@@ -78,9 +78,15 @@ with open("/proc/self/cmdline", "rb") as _f:
 """
 
 
-def test_ctrl_c_while_the_workers_start_is_clean(tmp_path) -> None:
+def _block_sigint() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+@pytest.mark.parametrize("launcher", ["terminal", "blocking"])
+def test_ctrl_c_while_the_workers_start_is_clean(tmp_path, launcher: str) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the warm worker
-    process starts: no traceback, exit 130, and any run that was created says what stopped it."""
+    process starts: no traceback, exit 130, and any run that was created says what stopped it.
+    Also when the launcher left SIGINT blocked (the mask is inherited across exec)."""
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "train": {"epochs": 50}}))
     site, marks = tmp_path / "site", tmp_path / "marks"
     site.mkdir()
@@ -90,7 +96,8 @@ def test_ctrl_c_while_the_workers_start_is_clean(tmp_path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-q", "tiny.yaml"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_block_sigint if launcher == "blocking" else None)
     deadline = time.monotonic() + 300
     while not any(marks.iterdir()):  # the warm worker is starting
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()

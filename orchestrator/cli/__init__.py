@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    # Ctrl-C must reach this command: a launcher that left SIGINT blocked (the mask is
+    # inherited across exec, and Python does not reset it) would make every Ctrl-C pending
+    # forever. An inherited SIG_IGN (a background job) is respected.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -78,8 +78,12 @@ def quiet_start() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # The mask is read first, and blocked inside the try: pthread_sigmask runs pending signal
+    # handlers when it returns, and one that raises there (SIGTERM as KeyboardInterrupt) must
+    # not leave SIGINT blocked in this process and in every child it starts from then on.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)

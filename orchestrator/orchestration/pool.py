@@ -26,7 +26,7 @@ from orchestrator.orchestration.plan import PlannedRun
 from orchestrator.orchestration.worker import RunOutcome
 from orchestrator.tracking.interrupts import stop_reason
 
-READY, STARTED, PROGRESS, DONE = "ready", "started", "progress", "done"
+READY, STARTED, PROGRESS, DONE, STOPPED = "ready", "started", "progress", "done", "stopped"
 
 
 def serve(backend: str, uri: str, interactive: bool, threads: int | None, inbox: Any,
@@ -44,6 +44,7 @@ def serve(backend: str, uri: str, interactive: bool, threads: int | None, inbox:
     interrupts.install()  # a stop while idle or warming up: KeyboardInterrupt, then exit
     try:
         warm_up(backend, uri, threads)
+        interrupts.raise_held()  # a Ctrl-C that came while this process started: no run
         outbox.put((READY, os.getpid()))
         while True:
             message = inbox.get()
@@ -61,7 +62,10 @@ def serve(backend: str, uri: str, interactive: bool, threads: int | None, inbox:
             if outcome.status == "KILLED":
                 return
             _tidy()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # a stop while warming up or idle: the invocation's, so say so (the parent stops
+        # every run, even if its own copy of the Ctrl-C never reached it)
+        outbox.put((STOPPED, str(exc)))
         return
 
 
@@ -145,6 +149,8 @@ class WarmWorker:
                     board.handle(key, payload)
             elif kind == DONE:
                 return self._finish(payload)
+            elif kind == STOPPED:
+                raise KeyboardInterrupt(payload)
 
     def _finish(self, outcome: RunOutcome) -> RunOutcome:
         self.run, self.idle_since = None, time.monotonic()

@@ -27,9 +27,16 @@ def _stop(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"received signal {name}")
 
 
+def raise_held() -> None:
+    """Raise the stop held so far, if any (a Ctrl-C from start-up, see ``install``)."""
+    if _held:
+        name = _held.pop()
+        raise KeyboardInterrupt(f"received signal {name}")
+
+
 def install() -> None:
-    """SIGTERM and SIGINT raise KeyboardInterrupt, except inside ``shielded()``."""
-    _held.clear()
+    """SIGTERM and SIGINT raise KeyboardInterrupt, except inside ``shielded()``. A stop still
+    held from before (start-up) is kept: ``raise_held`` or the next shielded block raises it."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
     # A process started by ``isolation.quiet_start`` begins with SIGINT blocked; a Ctrl-C that
