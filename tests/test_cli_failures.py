@@ -78,7 +78,14 @@ with open("/proc/self/cmdline", "rb") as _f:
 """
 
 
-def _block_sigint() -> None:
+def _as_from_a_terminal() -> None:
+    # a foreground command gets Ctrl-C: SIGINT at its default (a test runner started as a
+    # background job passes SIG_IGN down, and an ignored SIGINT is rightly respected)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _blocked_by_the_launcher() -> None:
+    _as_from_a_terminal()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
@@ -97,7 +104,8 @@ def test_ctrl_c_while_the_workers_start_is_clean(tmp_path, launcher: str) -> Non
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-q", "tiny.yaml"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=_block_sigint if launcher == "blocking" else None)
+                            preexec_fn=_blocked_by_the_launcher if launcher == "blocking"
+                            else _as_from_a_terminal)
     deadline = time.monotonic() + 300
     while not any(marks.iterdir()):  # the warm worker is starting
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()

@@ -248,6 +248,45 @@ def test_a_stop_held_until_the_objective_is_told_keeps_the_trial_complete(
     assert run.info.status == "FINISHED"
 
 
+def test_a_stop_during_the_pop_gives_the_trial_back_with_a_heartbeat_on_record(
+        tmp_path, monkeypatch) -> None:
+    """A stop that comes while a worker pops a waiting trial: the trial goes back to WAITING
+    (left RUNNING, a resumed search would wait for it); and a popped trial has a heartbeat at
+    once (a worker killed before its heartbeat thread beat left one Optuna never calls stale)."""
+    from orchestrator.config.loader import load
+    from orchestrator.tracking.store import tracking_uri
+    from orchestrator.tuning import worker as tuning_worker
+    from orchestrator.tuning.study import study_ref
+
+    root = tmp_path / "mlruns"
+    monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(root))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    path = _write(tmp_path, _config("tune-pop", 2, pruner={"name": "none"}))
+    assert main(["tune", "--workers", "0", str(path)]) == 0  # the study, two trials queued
+    (exp,) = load([path])
+    real_pop, popped = tuning_worker.pop_waiting_trial, []
+
+    def pop(study):
+        popped.append(real_pop(study))
+        with sqlite3.connect(root / "optuna.db") as db:
+            popped.append(db.execute("SELECT count(*) FROM trial_heartbeats WHERE trial_id = ?",
+                                     (popped[0],)).fetchone()[0])
+        os.kill(os.getpid(), signal.SIGTERM)  # held until the pop's block ends
+        return popped[0]
+
+    monkeypatch.setattr(tuning_worker, "pop_waiting_trial", pop)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            tuning_worker.work(exp, study_ref(exp, "torch"), tracking_uri())
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert popped[0] is not None and popped[1] == 1  # RUNNING, with a heartbeat
+    states = [t.state for t in _study(root, "tune-pop-torch").trials]
+    assert states == [optuna.trial.TrialState.WAITING] * 2
+
+
 @pytest.fixture
 def postgres_url():
     """A fresh database on the PostgreSQL the docs promise; its absence fails (pg_service)."""

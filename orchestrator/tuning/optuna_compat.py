@@ -54,8 +54,35 @@ def pop_waiting_trial(study: Any) -> int | None:
         with backend.engine.begin() as connection:
             taken = connection.execute(statement).rowcount == 1
         if taken:
+            # a first heartbeat at once: a worker killed before its heartbeat thread beats
+            # would leave the trial RUNNING with none, and Optuna never calls such a trial
+            # stale (a resumed search then waits for it forever)
+            if backend.get_heartbeat_interval() is not None:
+                backend.record_heartbeat(trial._trial_id)
             return trial._trial_id
     return None
+
+
+def release_trial(study: Any, trial_id: int) -> None:
+    """Give a trial popped by this process back (RUNNING -> WAITING) before it ran: a stop
+    that came between the pop and the trial's start must not leave it RUNNING."""
+    from optuna.trial import TrialState
+
+    backend = rdb_backend(study)
+    if backend is None:
+        storage_of(study).set_trial_state_values(trial_id, TrialState.WAITING)
+        return
+    import sqlalchemy
+
+    from optuna.storages._rdb import models
+
+    statement = (sqlalchemy.update(models.TrialModel)
+                 .where(models.TrialModel.trial_id == trial_id,
+                        models.TrialModel.state == TrialState.RUNNING)
+                 .values(state=TrialState.WAITING, datetime_start=None)
+                 .execution_options(synchronize_session=False))
+    with backend.engine.begin() as connection:
+        connection.execute(statement)
 
 
 def heartbeat_thread(study: Any, trial_id: int) -> Any:

@@ -19,7 +19,8 @@ from orchestrator.tracking import interrupts
 from orchestrator.config.loader import (ResolvedExperiment, config_conditions_hold,
                                         resolve_variant, set_sample)
 from orchestrator.orchestration.plan import PlannedRun
-from orchestrator.tuning.optuna_compat import frozen_trial, heartbeat_thread, pop_waiting_trial
+from orchestrator.tuning.optuna_compat import (frozen_trial, heartbeat_thread,
+                                               pop_waiting_trial, release_trial)
 from orchestrator.tuning.splits import search_data
 from orchestrator.tuning.study import StudyRef, budget_state, load_study, retry_callback
 
@@ -85,9 +86,15 @@ def work(exp: ResolvedExperiment, ref: StudyRef, uri: str, *, interactive: bool 
     prepared = None if data_tuned else search_data(task, exp, ref.outer)
     ran = 0
     while deadline is None or time.time() < deadline:
-        with interrupts.shielded():
-            fail_stale_trials(study)
-            trial_id = pop_waiting_trial(study)
+        trial_id = None
+        try:
+            with interrupts.shielded():
+                fail_stale_trials(study)
+                trial_id = pop_waiting_trial(study)
+        except KeyboardInterrupt:  # a stop held during the pop: the trial never started
+            if trial_id is not None:
+                release_trial(study, trial_id)
+            raise
         if trial_id is None:
             counts = budget_state(study)
             if counts["running"] == 0 and counts["waiting"] == 0:
