@@ -32,8 +32,8 @@ test: venv
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The speed figures of issue 9 as ratios measured side by side (docs/performance.md), about
-# 10-15 min on 2 cores; `make bench BENCH_ARGS=--quick` for a shorter, noisier run. Raw figures:
-# reports/bench.json.
+# 4 min on 2 idle cores, 15 on busy ones; `make bench BENCH_ARGS=--quick` for a shorter,
+# noisier run. Raw figures: reports/bench.json.
 BENCH_ARGS ?=
 bench: venv
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
