@@ -60,11 +60,14 @@ def redact(url: str) -> str:
     return _PARAM.sub(_mask_param, text)
 
 
+def _is_secret(match: re.Match) -> bool:
+    """Whether a ``_PARAM`` match carries a secret: a value, under a name that says so."""
+    return bool(match.group("value")) and any(
+        _SECRET_PART.fullmatch(part) for part in re.split(r"[_.-]", match.group("name").lower()))
+
+
 def _mask_param(match: re.Match) -> str:
-    name = match.group("name")
-    secret = match.group("value") and any(
-        _SECRET_PART.fullmatch(part) for part in re.split(r"[_.-]", name.lower()))
-    return f"{name}={MASK}" if secret else match.group(0)
+    return f"{match.group('name')}={MASK}" if _is_secret(match) else match.group(0)
 
 
 def secrets_of(url: str | None) -> set[str]:
@@ -81,7 +84,7 @@ def secrets_of(url: str | None) -> set[str]:
             if ":" in credentials:
                 found.add(credentials.split(":", 1)[1])
     for match in _PARAM.finditer(url):
-        if _mask_param(match) != match.group(0):
+        if _is_secret(match):
             found.add(match.group("value"))
     decoded = set()
     for value in found:

@@ -212,21 +212,41 @@ def test_interrupt_and_resume_completes_the_budget_with_one_parent(tmp_path) -> 
         assert retry.params == trial.params
 
 
-def test_a_stop_held_until_the_objective_is_told_keeps_the_trial_complete(
-        tmp_path, monkeypatch) -> None:
-    """A stop that comes while the objective is written takes effect after it: the trial stays
-    COMPLETE and is neither failed again nor retried (the budget holds)."""
+def _two_queued_trials(tmp_path: Path, monkeypatch, name: str):
+    """A torch study ``<name>-torch`` with two trials queued, in a store under ``tmp_path``;
+    (the store's folder, the experiment)."""
     from orchestrator.config.loader import load
-    from orchestrator.tracking.store import tracking_uri
-    from orchestrator.tuning.study import study_ref
-    from orchestrator.tuning.worker import work
 
     root = tmp_path / "mlruns"
     monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(root))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    path = _write(tmp_path, _config("tune-held", 2, pruner={"name": "none"}))
+    path = _write(tmp_path, _config(name, 2, pruner={"name": "none"}))
     assert main(["tune", "--workers", "0", str(path)]) == 0  # the study, two trials queued
     (exp,) = load([path])
+    return root, exp
+
+
+def _work_until_sigterm(exp) -> None:
+    """A tuning worker in this process, which a SIGTERM (sent by the test) stops; this
+    process's signal handlers restored after."""
+    from orchestrator.tracking.store import tracking_uri
+    from orchestrator.tuning.study import study_ref
+    from orchestrator.tuning.worker import work
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            work(exp, study_ref(exp, "torch"), tracking_uri())
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def test_a_stop_held_until_the_objective_is_told_keeps_the_trial_complete(
+        tmp_path, monkeypatch) -> None:
+    """A stop that comes while the objective is written takes effect after it: the trial stays
+    COMPLETE and is neither failed again nor retried (the budget holds)."""
+    root, exp = _two_queued_trials(tmp_path, monkeypatch, "tune-held")
     real_tell = optuna.study.Study.tell
 
     def tell(self, trial, values=None, state=None, **kwargs):
@@ -235,13 +255,7 @@ def test_a_stop_held_until_the_objective_is_told_keeps_the_trial_complete(
         return real_tell(self, trial, values, state, **kwargs)
 
     monkeypatch.setattr(optuna.study.Study, "tell", tell)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-            work(exp, study_ref(exp, "torch"), tracking_uri())
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+    _work_until_sigterm(exp)
     states = [t.state for t in _study(root, "tune-held-torch").trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.WAITING]
     (run,) = _mlflow_runs(root, "tune-held")["trial"]
@@ -253,17 +267,9 @@ def test_a_stop_during_the_pop_gives_the_trial_back_with_a_heartbeat_on_record(
     """A stop that comes while a worker pops a waiting trial: the trial goes back to WAITING
     (left RUNNING, a resumed search would wait for it); and a popped trial has a heartbeat at
     once (a worker killed before its heartbeat thread beat left one Optuna never calls stale)."""
-    from orchestrator.config.loader import load
-    from orchestrator.tracking.store import tracking_uri
     from orchestrator.tuning import worker as tuning_worker
-    from orchestrator.tuning.study import study_ref
 
-    root = tmp_path / "mlruns"
-    monkeypatch.setenv("ORCHESTRATOR_MLRUNS", str(root))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    path = _write(tmp_path, _config("tune-pop", 2, pruner={"name": "none"}))
-    assert main(["tune", "--workers", "0", str(path)]) == 0  # the study, two trials queued
-    (exp,) = load([path])
+    root, exp = _two_queued_trials(tmp_path, monkeypatch, "tune-pop")
     real_pop, popped = tuning_worker.pop_waiting_trial, []
 
     def pop(study):
@@ -275,13 +281,7 @@ def test_a_stop_during_the_pop_gives_the_trial_back_with_a_heartbeat_on_record(
         return popped[0]
 
     monkeypatch.setattr(tuning_worker, "pop_waiting_trial", pop)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-            tuning_worker.work(exp, study_ref(exp, "torch"), tracking_uri())
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+    _work_until_sigterm(exp)
     assert popped[0] is not None and popped[1] == 1  # RUNNING, with a heartbeat
     states = [t.state for t in _study(root, "tune-pop-torch").trials]
     assert states == [optuna.trial.TrialState.WAITING] * 2
