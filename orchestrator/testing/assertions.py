@@ -53,9 +53,11 @@ TOLERANCES = {
     # 1 - 1e-7 is not a float32: it rounds to 1 - 1.19e-7, so -log(1e-7) = 16.12 becomes
     # -log(1.19e-7) = 15.94 at a clipped p = 1 (1.1 %).
     # forward: cuDNN's float32 RNN kernels differ from float64 by up to 1.6e-5 (H200, cuDNN
-    # 9.19, IEEE float32); TF32 matmuls inside them give 1e-4 to 1e-3, which stays caught.
+    # 9.19, IEEE float32) and their backpropagation by up to 1.4e-5 (bilstm-last, same machine;
+    # 4.1e-7 on a CPU); TF32 matmuls inside them give 1e-4 to 1e-3 (backpropagation 2.2e-4 and
+    # up), which stays caught.
     # one_step: AdamW at lr 0.3 and decay 0.5 reached 1.2e-6 on TensorFlow.
-    "float32": Tolerances(loss=1e-5, clipped_loss=2e-2, grad=1e-4, backprop=1e-5, forward=5e-5,
+    "float32": Tolerances(loss=1e-5, clipped_loss=2e-2, grad=1e-4, backprop=5e-5, forward=5e-5,
                           one_step=3e-6, many_steps=1e-4, training_step=1e-4, trajectory=1e-4),
 }
 
