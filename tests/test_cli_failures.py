@@ -63,6 +63,14 @@ def test_a_bad_thread_variable_is_one_line(tmp_path, name: str, value: str) -> N
               f"{name}={value!r}: must be a whole number >= 1")
 
 
+@pytest.mark.parametrize("value", ["big", "-1", "1.5"])
+def test_a_bad_cache_bound_is_one_line(tmp_path, value: str) -> None:
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    _one_line(_cli(tmp_path, "run", "tiny.yaml", ORCHESTRATOR_CACHE_MAX_MB=value),
+              f"ORCHESTRATOR_CACHE_MAX_MB={value!r}: must be a whole number of megabytes")
+    assert not (tmp_path / "mlruns").exists()
+
+
 # On PYTHONPATH as sitecustomize: a process that multiprocessing spawned (a warm worker) marks
 # that it is starting, then takes 2 s more to start: a Ctrl-C sent once the mark exists lands
 # in the child's start-up by construction, not by timing.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -409,6 +411,77 @@ def test_cache_write_is_atomic(monkeypatch):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         p.name for p in folder.glob(f"*{cache.SUFFIX}"))
     assert not (folder / f"{d}{cache.SUFFIX}").exists()
+
+
+def _half_mb(i: int) -> dict[str, np.ndarray]:
+    return {"a": np.full(2**16 - 2**12, float(i))}  # 480 KiB of float64: two fit in 1 MiB
+
+
+def _age(name: str, digest: str, seconds_ago: float) -> None:
+    path = cache.cache_dir() / name / f"{digest}{cache.SUFFIX}"
+    when = time.time() - seconds_ago
+    os.utime(path, (when, when))
+
+
+def test_the_cache_evicts_the_least_recently_used_files_beyond_its_bound(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_CACHE_MAX_MB", "1")  # two half-megabyte files, not three
+    _, first = cache.cached_arrays("lru", {"k": 1}, lambda: _half_mb(1))
+    _, second = cache.cached_arrays("lru", {"k": 2}, lambda: _half_mb(2))
+    _age("lru", first, 100)
+    _age("lru", second, 50)
+    hit, _ = cache.cached_arrays("lru", {"k": 1}, lambda: pytest.fail("rebuilt"))
+    assert hit["a"][0] == 1.0  # a hit is a use: the first file is now the most recent
+    _, third = cache.cached_arrays("lru", {"k": 3}, lambda: _half_mb(3))
+    left = {e.path.stem for e in cache.entries()}
+    assert left == {first, third}  # the second, least recently used, went
+    assert sum(e.size for e in cache.entries()) <= 2**20
+    rebuilt = []
+    cache.cached_arrays("lru", {"k": 2}, lambda: rebuilt.append(1) or _half_mb(2))
+    assert rebuilt == [1]
+
+
+def test_a_file_larger_than_the_bound_is_kept_and_zero_means_no_bound(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_CACHE_MAX_MB", "0")
+    for i in range(3):
+        cache.cached_arrays("big", {"k": i}, lambda i=i: _half_mb(i))
+    assert len(cache.entries()) == 3 and cache.max_bytes() is None
+    monkeypatch.setenv("ORCHESTRATOR_CACHE_MAX_MB", "1")
+    _, huge = cache.cached_arrays("big", {"k": "huge"}, lambda: {"a": np.zeros(2**18)})
+    assert [e.path.stem for e in cache.entries()] == [huge]  # 2 MiB alone: kept, the rest went
+    monkeypatch.setenv("ORCHESTRATOR_CACHE_MAX_MB", "many")
+    assert cache.max_bytes() == cache.DEFAULT_MAX_MB * 2**20  # never fails a run
+    assert "whole number of megabytes" in cache.max_mb_problem("many")
+
+
+def test_a_file_evicted_by_another_process_before_the_read_is_rebuilt(monkeypatch):
+    _, d = cache.cached_arrays("gone", {"k": 1}, lambda: _half_mb(1))
+    real_read = cache._read
+
+    def evicted_meanwhile(path):
+        path.unlink()
+        return real_read(path)
+
+    monkeypatch.setattr(cache, "_read", evicted_meanwhile)
+    arrays, again = cache.cached_arrays("gone", {"k": 1}, lambda: _half_mb(7))
+    assert again == d and arrays["a"][0] == 7.0
+
+
+def test_cache_command_lists_and_clears_by_name(capsys):
+    from orchestrator.cli import main
+
+    cache.cached_arrays("one", {"k": 1}, lambda: _half_mb(1))
+    cache.cached_arrays("two", {"k": 1}, lambda: _half_mb(2))
+    cache.cached_arrays("two", {"k": 2}, lambda: _half_mb(3))
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert "3 file(s), 1.4 MB" in out and "one" in out and "two" in out
+    assert main(["cache", "clear", "three"]) == 2
+    assert "no cache named 'three'" in capsys.readouterr().err
+    assert len(cache.entries()) == 3
+    assert main(["cache", "clear", "two"]) == 0
+    assert "removed 2 file(s), 0.9 MB" in capsys.readouterr().out
+    assert [e.name for e in cache.entries()] == ["one"]
+    assert main(["cache", "clear"]) == 0 and cache.entries() == []
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):

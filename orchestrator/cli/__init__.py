@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.cli import compare, experiments, parity, plugins, server, tuning, ui
+from orchestrator.cli import cache, compare, experiments, parity, plugins, server, tuning, ui
 
-COMMAND_MODULES = (plugins, parity, experiments, compare, tuning, ui, server)
+COMMAND_MODULES = (plugins, parity, experiments, compare, tuning, ui, server, cache)
 COMMANDS_THAT_TRAIN = ("run", "tune", "worker", "parity")
 
 

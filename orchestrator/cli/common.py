@@ -36,9 +36,15 @@ THREAD_VARIABLES = ("ORCHESTRATOR_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 def environment_problem() -> str | None:
-    """A thread-count variable that is set to something other than a whole number >= 1."""
+    """A thread-count variable that is set to something other than a whole number >= 1, or a
+    cache bound that is not a whole number of megabytes."""
     import os
 
+    from orchestrator.data.cache import MAX_MB_VARIABLE, max_mb_problem
+
+    problem = max_mb_problem(os.environ.get(MAX_MB_VARIABLE))
+    if problem:
+        return problem
     for name in THREAD_VARIABLES:
         text = os.environ.get(name)
         if text is None or not text.strip():

@@ -6,6 +6,12 @@ of that file (their sha256), so editing a source file, changing a parameter or b
 ``CODE_VERSION`` each give a new file. Log the returned digest with the run: it names exactly the
 data the run saw.
 
+Size: the cache holds at most ``$ORCHESTRATOR_CACHE_MAX_MB`` (default 4096; 0: no bound). After
+each write the least recently used files go first (a hit refreshes its file's modification time)
+until the total fits; the file just written stays. Removing a file another process has mapped is
+safe (its mapping stays valid), and one that vanishes before it is read is rebuilt.
+``orchestrator cache`` lists the cache and ``orchestrator cache clear`` empties it.
+
 File format: an uncompressed Arrow IPC file (Feather v2) of one row, read memory-mapped; each
 array is one ``large_list`` column holding the flattened values, and the schema metadata (key
 ``orchestrator``) records every array's dtype and shape, so dtype, shape and values round-trip
@@ -24,7 +30,8 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +45,8 @@ _META_KEY = b"orchestrator"
 SUFFIX = ".arrow"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SUPPORTED_KINDS = "biufUS"  # what Arrow stores natively and numpy rebuilds exactly
+MAX_MB_VARIABLE = "ORCHESTRATOR_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 4096
 _file_digests: dict[tuple, str] = {}
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,87 @@ def cache_dir() -> Path:
     if os.environ.get("XDG_CACHE_HOME"):
         return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "orchestrator"
     return Path.home() / ".cache" / "orchestrator"
+
+
+def max_mb_problem(text: str | None) -> str | None:
+    """Why a value of $ORCHESTRATOR_CACHE_MAX_MB is not usable, in one line (None if it is)."""
+    if text is None or not text.strip():
+        return None
+    if not text.strip().isdigit():
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        return (f"{MAX_MB_VARIABLE}={shown!r}: must be a whole number of megabytes >= 0 "
+                "(0: no bound; unset: 4096)")
+    return None
+
+
+def max_bytes() -> int | None:
+    """The cache's bound in bytes; None when unbounded. A bad value (refused up front by the
+    training commands) falls back to the default here: caching never fails a run."""
+    text = os.environ.get(MAX_MB_VARIABLE)
+    mb = int(text) if text and text.strip() and max_mb_problem(text) is None else DEFAULT_MAX_MB
+    return None if mb == 0 else mb * 2**20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached file: its cache name, path, size in bytes and last use (a timestamp)."""
+
+    name: str
+    path: Path
+    size: int
+    used: float
+
+
+def entries() -> list[Entry]:
+    """Every cached file, by name then path (files removed meanwhile are skipped)."""
+    root = cache_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob(f"*{SUFFIX}")):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            found.append(Entry(folder.name, path, st.st_size, st.st_mtime))
+    return found
+
+
+def _remove(chosen: list[Entry]) -> list[Entry]:
+    removed = []
+    for entry in chosen:
+        try:
+            entry.path.unlink()
+        except FileNotFoundError:
+            continue  # another process removed it first
+        except OSError as exc:
+            log.warning("cache %s not removed (%s)", entry.path, exc)
+            continue
+        removed.append(entry)
+    return removed
+
+
+def evict(limit: int | None, keep: Path | None = None) -> list[Entry]:
+    """Remove the least recently used files until the cache holds at most ``limit`` bytes
+    (None: nothing to do), never ``keep``. Returns what was removed."""
+    if limit is None:
+        return []
+    files = sorted(entries(), key=lambda e: e.used)
+    excess = sum(e.size for e in files) - limit
+    chosen = []
+    for entry in files:
+        if excess <= 0:
+            break
+        if entry.path != keep:
+            chosen.append(entry)
+            excess -= entry.size
+    return _remove(chosen)
+
+
+def clear(names: Sequence[str] = ()) -> list[Entry]:
+    """Remove every cached file, or those of the given cache names. Returns what was removed."""
+    return _remove([e for e in entries() if not names or e.name in names])
 
 
 def file_digest(path: str | Path) -> str:
@@ -148,9 +238,14 @@ def cached_arrays(name: str, key: Mapping[str, object],
     path = cache_dir() / name / f"{key_digest}{SUFFIX}"
     if path.exists():
         try:
-            return _read(path), key_digest
+            arrays = _read(path)
+        except FileNotFoundError:
+            pass  # evicted by another process between the check and the read
         except Exception as exc:  # corrupt or foreign file: pyarrow raises many types
             log.warning("cache %s unreadable (%s); rebuilding it", path, exc)
+        else:
+            _touch(path)
+            return arrays, key_digest
     arrays = dict(build())
     for k, v in arrays.items():
         if not isinstance(v, np.ndarray) or v.dtype.kind not in _SUPPORTED_KINDS:
@@ -162,7 +257,17 @@ def cached_arrays(name: str, key: Mapping[str, object],
                                      "key": json.loads(json.dumps(dict(key), default=str))})
     except OSError as exc:
         log.warning("cache %s not written (%s); continuing without it", path, exc)
+    else:
+        evict(max_bytes(), keep=path)
     return arrays, key_digest
+
+
+def _touch(path: Path) -> None:
+    """Mark a hit as a use, for eviction (a read-only cache just keeps its old times)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _write_atomic(path: Path, arrays: Mapping[str, np.ndarray], info: dict) -> None:
