@@ -1,4 +1,4 @@
-"""How much the training seed moves the by-subject HAR accuracy, and what averaging seeds buys.
+r"""How much the training seed moves the by-subject HAR accuracy, and what averaging seeds buys.
 
 Trains experiments/har_better.yaml's network (one Bi-LSTM(64), dropout 0.5, Adam 1e-3 with a
 cosine decay to 5 %, 20 epochs, batch 64) in plain torch on each of the 5 grouped folds of
@@ -7,7 +7,8 @@ unseen subjects, their mean, and the accuracy of the ensemble (the mean of the s
 probabilities). About 75 s per fold and seed on one core::
 
     .venv/bin/python examples/har_seed_ensemble.py --seeds 0 1 2
-    .venv/bin/python examples/har_seed_ensemble.py --seeds 0 -o data.center=window -o data.magnitudes=true
+    .venv/bin/python examples/har_seed_ensemble.py --seeds 0 \
+        -o data.center=window -o data.magnitudes=true
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from orchestrator.cli.common import make_console
-    from orchestrator.data.cache import DEFAULT_MAX_MB, MAX_MB_VARIABLE, cache_dir, entries, max_bytes
+    from orchestrator.data.cache import (DEFAULT_MAX_MB, MAX_MB_VARIABLE, cache_dir, entries,
+                                         max_bytes)
 
     found = entries()
     bound = max_bytes()
