@@ -56,14 +56,15 @@ def test_ui_refuses_a_port_in_use(tmp_path) -> None:
 
 @pytest.mark.parametrize("name, value", [("ORCHESTRATOR_THREADS", "abc"),
                                          ("OMP_NUM_THREADS", "0"),
-                                         ("TF_NUM_INTRAOP_THREADS", "-2")])
+                                         ("TF_NUM_INTRAOP_THREADS", "-2"),
+                                         ("ORCHESTRATOR_THREADS", "\u00b2")])
 def test_a_bad_thread_variable_is_one_line(tmp_path, name: str, value: str) -> None:
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     _one_line(_cli(tmp_path, "run", "tiny.yaml", **{name: value}),
               f"{name}={value!r}: must be a whole number >= 1")
 
 
-@pytest.mark.parametrize("value", ["big", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["big", "-1", "1.5", "\u00b2"])
 def test_a_bad_cache_bound_is_one_line(tmp_path, value: str) -> None:
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     _one_line(_cli(tmp_path, "run", "tiny.yaml", ORCHESTRATOR_CACHE_MAX_MB=value),

@@ -49,7 +49,7 @@ def environment_problem() -> str | None:
         text = os.environ.get(name)
         if text is None or not text.strip():
             continue
-        if not text.strip().isdigit() or int(text) < 1:
+        if not text.strip().isdecimal() or int(text) < 1:  # int() refuses '²' (isdigit)
             shown = text if len(text) <= 40 else text[:40] + "..."
             return f"{name}={shown!r}: must be a whole number >= 1 (or unset)"
     return None

@@ -64,7 +64,7 @@ def max_mb_problem(text: str | None) -> str | None:
     """Why a value of $ORCHESTRATOR_CACHE_MAX_MB is not usable, in one line (None if it is)."""
     if text is None or not text.strip():
         return None
-    if not text.strip().isdigit():
+    if not text.strip().isdecimal():  # not isdigit: int() refuses '²', which isdigit takes
         shown = text if len(text) <= 40 else text[:40] + "..."
         return (f"{MAX_MB_VARIABLE}={shown!r}: must be a whole number of megabytes >= 0 "
                 "(0: no bound; unset: 4096)")
