@@ -25,8 +25,10 @@ def _labels(y) -> np.ndarray:
     return y.argmax(-1) if y.ndim > 1 else y
 
 
-def train(split, units: int, dropout: float, epochs: int, seed: int) -> np.ndarray:
-    """Class probabilities on the split's test windows of one network trained with ``seed``."""
+def train(split, units: int, dropout: float, epochs: int, seed: int,
+          views: list[np.ndarray]) -> list[np.ndarray]:
+    """Class probabilities on each of ``views`` (the split's test windows, or transformations of
+    them) of one network trained with ``seed``."""
     import torch
 
     torch.manual_seed(seed)
@@ -63,7 +65,8 @@ def train(split, units: int, dropout: float, epochs: int, seed: int) -> np.ndarr
             step += 1
     net.eval()
     with torch.no_grad():
-        return torch.softmax(net(torch.tensor(split.x_test, dtype=torch.float32)), -1).numpy()
+        return [torch.softmax(net(torch.tensor(v, dtype=torch.float32)), -1).numpy()
+                for v in views]
 
 
 def main() -> int:
@@ -75,6 +78,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--mirror", action="store_true",
+                        help="also predict on the mirror images of the test windows "
+                             "(data.augment.mirror), saved as fold<k>_seed<s>_mirror")
+    parser.add_argument("--save", metavar="FILE.npz",
+                        help="also write every fold's test labels and each seed's class "
+                             "probabilities (fold<k>_truth, fold<k>_seed<s>)")
     parser.add_argument("-o", dest="overrides", action="append", default=[],
                         help="an override of experiments/cv/har_better_cv.yaml (KEY=VALUE)")
     args = parser.parse_args()
@@ -82,12 +91,27 @@ def main() -> int:
     exp = load(["experiments/cv/har_better_cv.yaml"], overrides=args.overrides)[0]
     task = plugin_manager.tasks().get(exp.task)()
     splits = task.prepare(exp.data, seed=exp.seeds[0], folds=5).splits
-    means, ensembles = [], []
+    means, ensembles, saved = [], [], {}
     for fold in args.folds:
         split = splits[fold]
         truth = _labels(split.y_test)
-        probs = [train(split, exp.model.units, exp.model.dropout, exp.train.epochs, seed)
-                 for seed in args.seeds]
+        views = [split.x_test]
+        mirror = exp.data.augment.mirror
+        if args.mirror and mirror and split.info.get("scaler_mean") is not None:
+            mean, std = np.asarray(split.info["scaler_mean"]), np.asarray(split.info["scaler_std"])
+            sign = np.ones(len(mean))
+            sign[:len(mirror)] = mirror
+            views.append((((split.x_test * std + mean) * sign - mean) / std).astype(np.float32))
+        outputs = [train(split, exp.model.units, exp.model.dropout, exp.train.epochs, seed,
+                         views) for seed in args.seeds]
+        probs = [o[0] for o in outputs]
+        if len(views) > 1:
+            saved.update({f"fold{fold}_seed{s}_mirror": o[1]
+                          for s, o in zip(args.seeds, outputs)})
+        saved[f"fold{fold}_truth"] = truth
+        saved.update({f"fold{fold}_seed{s}": p for s, p in zip(args.seeds, probs)})
+        if args.save:
+            np.savez_compressed(args.save, **saved)
         single = [float(np.mean(p.argmax(-1) == truth)) for p in probs]
         means.append(np.mean(single))
         ensembles.append(float(np.mean(np.mean(probs, axis=0).argmax(-1) == truth)))

@@ -129,7 +129,7 @@ def test_tuned_matrix_with_cv_objectives_and_verdict(tmp_path) -> None:
     config = _base("tmx", cv={"folds": 2}, backends=["torch", "tensorflow"],
                    matrix={"loss": [BCE, FOCAL]})
     config["train"]["epochs"] = 1
-    config["tune"] = _tune("tmx", 2, verdict={"seeds": 2})
+    config["tune"] = _tune("tmx", 2, verdict={"seeds": 2, "ensemble": True})
     config["tune"]["space"]["loss.gamma"] = {"type": "float", "low": 0.5, "high": 4.0,
                                              "when": {"loss.name": ["binary_focal"]}}
     proc = _cli(tmp_path, "tune", str(_write(tmp_path, config)))
@@ -199,6 +199,93 @@ def test_tuned_matrix_with_cv_objectives_and_verdict(tmp_path) -> None:
     metrics = parents["tmx-loss=binary_focal-tensorflow"].data.metrics
     assert metrics[f"verdict/{focal} torch - {focal} tensorflow/diff_mean"] == \
         pytest.approx(p.mean)
+    # the ensemble: the two seeds' test outputs averaged and scored again here
+    ensembles = {}
+    for arm, outputs in _verdict_outputs(client, runs["verdict"], tmp_path).items():
+        variant, backend = arm
+        ensembles[arm] = _ap(outputs)
+        metrics = parents[f"tmx-{variant}-{backend}"].data.metrics
+        label = f"{variant.replace('=', '_')} {backend}"
+        assert metrics[f"{key}_n"] == 2 and metrics["verdict/ensemble/test/average_precision"
+                                                     "_n"] == 1
+        assert metrics["verdict/ensemble/test/average_precision_mean"] == \
+            pytest.approx(ensembles[arm])
+        assert metrics[f"verdict/{label} ensemble - {label} seeds/diff_mean"] == \
+            pytest.approx(ensembles[arm] - np.mean(list(values[arm].values())))
+    metrics = parents["tmx-loss=binary_focal-torch"].data.metrics
+    assert metrics[f"verdict/{focal} torch ensemble - {bce} torch ensemble/diff_mean"] == \
+        pytest.approx(ensembles[("loss=binary_focal", "torch")]
+                      - ensembles[("loss=binary_crossentropy", "torch")])
+    assert "ensemble" in proc.stdout
+
+
+def _verdict_outputs(client, verdict_runs, tmp_path: Path) -> dict[tuple, list[tuple]]:
+    """Per arm (variant, backend; with the outer fold under nested cross-validation), the
+    ``(truth, outputs)`` each verdict run logged; each run's own metric is checked against
+    its outputs on the way."""
+    from sklearn.metrics import average_precision_score
+
+    out: dict[tuple, list[tuple]] = {}
+    for run in verdict_runs:
+        tags = run.data.tags
+        local = client.download_artifacts(run.info.run_id, "verdict/test_outputs.npz",
+                                          str(tmp_path / "outputs" / run.info.run_id))
+        with np.load(local) as saved:
+            truth, outputs = saved["truth"], saved["outputs"]
+        assert average_precision_score(truth, outputs) == pytest.approx(
+            run.data.metrics["test/average_precision"])
+        arm = (tags["orchestrator.variant"], tags["orchestrator.contract.backend"])
+        if "orchestrator.outer_fold" in tags:
+            arm += (int(tags["orchestrator.outer_fold"]),)
+        out.setdefault(arm, []).append((truth, outputs))
+    return out
+
+
+def _ap(outputs: list[tuple]) -> float:
+    """Average precision of the mean of several runs' outputs on one test part."""
+    from sklearn.metrics import average_precision_score
+
+    truth = outputs[0][0]
+    assert all(np.array_equal(t, truth) for t, _ in outputs)
+    return float(average_precision_score(truth, np.mean([o for _, o in outputs], axis=0)))
+
+
+def test_nested_search_verdict_per_outer_fold_with_ensemble(tmp_path) -> None:
+    """Nested cross-validation: a study per outer fold under one ``nested`` run, the verdict
+    per outer fold the mean of its seeds, the ensemble per outer fold the mean of the seeds'
+    outputs; the nested run's numbers are those recomputed here from the verdict runs."""
+    config = _base("tnest")
+    config["train"]["epochs"] = 1
+    config["tune"] = _tune("tnest", 1, nested={"folds": 2},
+                           verdict={"seeds": 2, "ensemble": True})
+    proc = _cli(tmp_path, "tune", str(_write(tmp_path, config)))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    root = tmp_path / "mlruns"
+    runs = _runs(root, "tnest")
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    (nested,) = runs["nested"]
+    studies = sorted(runs["study"], key=lambda r: r.data.tags["optuna.study_name"])
+    assert [r.data.tags["optuna.study_name"] for r in studies] == \
+        ["tnest-outer0-torch", "tnest-outer1-torch"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in studies} == {nested.info.run_id}
+    assert len(runs["verdict"]) == 4
+    per_fold = {k: [r.data.metrics["test/average_precision"] for r in runs["verdict"]
+                    if r.data.tags["orchestrator.outer_fold"] == str(k)] for k in (0, 1)}
+    assert all(len(v) == 2 for v in per_fold.values())
+    single = [float(np.mean(per_fold[k])) for k in (0, 1)]
+    outputs = _verdict_outputs(client, runs["verdict"], tmp_path)
+    ensemble = [_ap(outputs[("-", "torch", k)]) for k in (0, 1)]
+    metrics = nested.data.metrics
+    history = {m.step: m.value for m in client.get_metric_history(
+        nested.info.run_id, "verdict/test/average_precision")}
+    assert history == pytest.approx({0: single[0], 1: single[1]})
+    s, e, d = summarize(single), summarize(ensemble), paired(ensemble, single)
+    assert metrics["verdict/test/average_precision_mean"] == pytest.approx(s.mean)
+    assert metrics["verdict/test/average_precision_ci_low"] == pytest.approx(s.low)
+    assert metrics["verdict/ensemble/test/average_precision_mean"] == pytest.approx(e.mean)
+    assert metrics["verdict/ensemble/test/average_precision_ci_high"] == pytest.approx(e.high)
+    assert metrics["verdict/torch ensemble - torch seeds/diff_mean"] == pytest.approx(d.mean)
+    assert metrics["verdict/torch ensemble - torch seeds/diff_ci_low"] == pytest.approx(d.low)
 
 
 def test_pruning_across_folds_stops_a_bad_trial_before_its_last_fold(tmp_path) -> None:
@@ -273,7 +360,8 @@ def _few_positives(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["folds_vs_class", "grouped", "seeds", "no_variant"])
+@pytest.mark.parametrize("case", ["folds_vs_class", "grouped", "seeds", "no_variant",
+                                  "ensemble_of_one", "ensemble_task"])
 def test_bad_tuning_input_is_one_line_and_creates_nothing(tmp_path, case: str) -> None:
     config = _base("tbad", cv={"folds": 2}, matrix={"loss": [BCE, FOCAL]})
     config["tune"] = _tune("tbad", 2)
@@ -281,7 +369,11 @@ def test_bad_tuning_input_is_one_line_and_creates_nothing(tmp_path, case: str) -
                                   "training part",
                 "grouped": "cv.split: 'grouped': task 'imbalanced' has no groups",
                 "seeds": "tune.verdict.seeds",
-                "no_variant": "tune.space.loss.gamma: exists in no variant"}[case]
+                "no_variant": "tune.space.loss.gamma: exists in no variant",
+                "ensemble_of_one": "tune.verdict: ensemble: true averages the seeds' outputs "
+                                   "and needs seeds >= 2 (seeds is 1)",
+                "ensemble_task": "tune.verdict.ensemble: task 'vanishing' cannot score "
+                                 "averaged outputs"}[case]
     if case == "folds_vs_class":
         config["data"] = {"path": str(_few_positives(tmp_path)), "test_size": 0.2,
                           "val_size": 0.0}
@@ -290,6 +382,12 @@ def test_bad_tuning_input_is_one_line_and_creates_nothing(tmp_path, case: str) -
         config["cv"]["split"] = "grouped"
     elif case == "seeds":
         config["tune"]["verdict"] = {"seeds": 50}
+    elif case == "ensemble_of_one":
+        config["tune"]["verdict"] = {"seeds": 1, "ensemble": True}
+    elif case == "ensemble_task":
+        config = yaml.safe_load(Path("experiments/vanishing.yaml").read_text())
+        config.update(name="tbad", backends=["torch"], tune=_tune("tbad", 2, metric="val/accuracy",
+                                                                  verdict={"ensemble": True}))
     else:
         config["tune"]["space"]["loss.gamma"] = {"type": "float", "low": 0, "high": 2,
                                                  "when": {"loss.name": ["categorical_focal"]}}

@@ -458,6 +458,9 @@ def _check_tune(file: str, top: Experiment, task_cls: Any) -> None:
             and not tune.verdict.metric.startswith("test/"):
         raise ConfigError(file, "tune.verdict.metric", f"{tune.verdict.metric!r}: the verdict "
                           "compares a held-out metric (test/...)")
+    if tune.verdict is not None and tune.verdict.ensemble and not task_cls.supports_ensemble():
+        raise ConfigError(file, "tune.verdict.ensemble", f"task {top.task!r} cannot score "
+                          "averaged outputs (it has no score_outputs); set ensemble: false")
     if tune.verdict is not None:
         for path in tune.verdict.overrides:
             if path.split(".")[0] not in SPACE_SECTIONS or "." not in path:

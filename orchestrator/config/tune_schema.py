@@ -86,7 +86,9 @@ class Verdict(Strict):
     (initial weights and batch order; the data split stays the search's) on the full training
     part, evaluate on the untouched test part, and compare variants and backends over the
     matched seeds (and outer folds). ``metric``: the held-out metric compared (default: the
-    task's main metric). ``overrides``: dotted config keys set for the retraining only."""
+    task's main metric). ``overrides``: dotted config keys set for the retraining only.
+    ``ensemble``: also score the mean of the seeds' test outputs (one model made of the S
+    networks), next to the seeds scored one by one."""
 
     seeds: int = Field(5, ge=1, le=MAX_VERDICT_SEEDS)
     metric: str | None = None
@@ -94,6 +96,14 @@ class Verdict(Strict):
     # config changes for the retraining only, e.g. {data.val_subjects: 0} to train on the
     # whole training part when nothing needs a validation part; the test part must not change
     overrides: dict[str, Any] = {}
+    ensemble: bool = False
+
+    @model_validator(mode="after")
+    def _ensemble_of_several(self) -> Verdict:
+        if self.ensemble and self.seeds < 2:
+            raise ValueError(f"ensemble: true averages the seeds' outputs and needs seeds >= 2 "
+                             f"(seeds is {self.seeds})")
+        return self
 
 
 class Nested(Strict):

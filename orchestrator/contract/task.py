@@ -82,6 +82,10 @@ class Evaluation:
     # metrics that have no value, and why (e.g. a threshold never reached): recorded as
     # ``orchestrator.no_value.<key>`` tags instead of a NaN metric
     missing: dict[str, str] = field(default_factory=dict)
+    # what the test metrics are computed from, one row per test example (class probabilities,
+    # the positive class's probability): outputs of several trainings on the same test part can
+    # be averaged and scored again by ``Task.score_outputs`` (the verdict's ensemble)
+    outputs: np.ndarray | None = None
 
 
 def require_logits(loss: ComponentSpec, output: str = "logits") -> None:
@@ -171,6 +175,16 @@ class Task(ABC):
     @classmethod
     def supports_search_folds(cls) -> bool:
         return cls.prepare_search is not Task.prepare_search
+
+    def score_outputs(self, truth: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+        """The test metrics (``test/...``, as ``evaluate`` names them) of ``outputs`` shaped as
+        ``Evaluation.outputs``, e.g. the mean of several trainings' outputs, against the test
+        labels ``truth``. Optional: tasks without it have no ensemble verdict."""
+        raise NotImplementedError(f"task {self.name!r} cannot score averaged outputs")
+
+    @classmethod
+    def supports_ensemble(cls) -> bool:
+        return cls.score_outputs is not Task.score_outputs
 
     @abstractmethod
     def model_spec(self, model: Options, prepared: Prepared) -> ModelSpec:

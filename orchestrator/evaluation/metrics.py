@@ -61,6 +61,13 @@ def predict_in_batches(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarr
                            for i in range(0, len(x), batch_size)]) if len(x) else np.zeros((0,))
 
 
+def class_probabilities(model, x: np.ndarray, from_logits: bool) -> np.ndarray:
+    """A classifier's class probabilities for ``x`` (softmax of its outputs if they are
+    logits), float32."""
+    outputs = predict_in_batches(model, x)
+    return np.asarray(softmax(outputs) if from_logits else outputs, dtype=np.float32)
+
+
 def validation_accuracy(model, split) -> dict[str, float]:
     """``val/accuracy`` of a classifier on the split's validation part (none without one)."""
     if split.x_val is None:

@@ -71,10 +71,13 @@ def cross_validate(run, task, backend, prepared, logger, uri: str, display: bool
 
 def train_and_evaluate(run, task, backend, prepared, split, logger, display: bool | Sink,
                         log_model_uri: str | None, extra_callbacks: tuple = (),
-                        artifacts: bool = True) -> dict[str, float]:
+                        artifacts: bool = True,
+                        outputs_artifact: str | None = None) -> dict[str, float]:
     """Build, train and evaluate one model on one split, logging to ``logger``. Returns the
     evaluation metrics; ``extra_callbacks`` see every epoch (tuning reports and prunes).
-    ``artifacts=False`` logs metrics only (no plots, texts or tables: a search's folds)."""
+    ``artifacts=False`` logs metrics only (no plots, texts or tables: a search's folds).
+    ``outputs_artifact``: where to log the test outputs and labels (``outputs``, ``truth``)
+    as ``.npz``, when the task gives them (``Evaluation.outputs``)."""
     from orchestrator.canonical.initializers import init_weights
     from orchestrator.evaluation.plots import learning_curves, titled
     from orchestrator.orchestration.progress import EpochProgress
@@ -158,6 +161,9 @@ def train_and_evaluate(run, task, backend, prepared, split, logger, display: boo
 
         for figure in evaluation.figures.values():
             plt.close(figure)
+    if outputs_artifact is not None and evaluation.outputs is not None:
+        logger.log_arrays(outputs_artifact, outputs=evaluation.outputs,
+                          truth=np.asarray(split.y_test))
     if log_model_uri is not None:
         from orchestrator.tracking.model_logging import log_model
 

@@ -17,8 +17,8 @@ from pydantic import Field, PositiveInt
 
 from orchestrator.canonical import networks
 from orchestrator.canonical.catalogue import ComponentSpec
-from orchestrator.evaluation.metrics import (epochs_to_threshold, multiclass, predict_in_batches,
-                                             validation_accuracy)
+from orchestrator.evaluation.metrics import (class_probabilities, epochs_to_threshold,
+                                             multiclass, validation_accuracy)
 from orchestrator.canonical.specs import ModelSpec
 from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task, require_logits
 
@@ -85,8 +85,10 @@ class DigitsTask(Task):
                  history: Mapping[str, list[float]]) -> Evaluation:
         from orchestrator.evaluation.plots import confusion_matrix
 
-        predicted = predict_in_batches(model, split.x_test).argmax(axis=-1)
-        metrics, matrix = multiclass(split.y_test, predicted, CLASSES, "test")
+        probabilities = class_probabilities(model, split.x_test,
+                                            loss.params.get("from_logits", False))
+        metrics, matrix = multiclass(split.y_test, probabilities.argmax(axis=-1), CLASSES,
+                                     "test")
         losses, threshold = history.get("train/loss", []), prepared.meta["loss_threshold"]
         reached = epochs_to_threshold(losses, threshold)
         missing = {}
@@ -96,7 +98,13 @@ class DigitsTask(Task):
             missing["train/epochs_to_threshold"] = (f"train/loss never reached {threshold} in "
                                                     f"{len(losses)} epoch(s)")
         figure = confusion_matrix(matrix, [str(c) for c in range(CLASSES)], "digits: test")
-        return Evaluation(metrics, {"plots/confusion_matrix.png": figure}, missing=missing)
+        return Evaluation(metrics, {"plots/confusion_matrix.png": figure}, missing=missing,
+                          outputs=probabilities)
+
+    def score_outputs(self, truth: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+        """Test accuracy and macro-F1 of class probabilities (e.g. several networks' mean)."""
+        return multiclass(np.asarray(truth), np.asarray(outputs).argmax(axis=-1), CLASSES,
+                          "test")[0]
 
 
 def digits_prepared(test_size: float, val_size: float, *, seed: int, folds: int | None,

@@ -28,7 +28,8 @@ from pydantic import Field, PositiveInt
 from orchestrator.canonical import networks, specs
 from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.data.errors import DataError
-from orchestrator.evaluation.metrics import multiclass, predict_in_batches, validation_accuracy
+from orchestrator.evaluation.metrics import (class_probabilities, multiclass,
+                                              predict_in_batches, validation_accuracy)
 from orchestrator.canonical.specs import Dense, Dropout, ModelSpec
 from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task
 
@@ -264,7 +265,9 @@ class HarTask(Task):
 
         classes = int(prepared.meta["classes"])
         names = [str(c) for c in prepared.meta["class_names"]]
-        predicted = predict_in_batches(model, split.x_test).argmax(axis=-1)
+        probabilities = class_probabilities(model, split.x_test,
+                                            loss.params.get("from_logits", False))
+        predicted = probabilities.argmax(axis=-1)
         metrics, matrix = multiclass(split.y_test, predicted, classes, "test")
         if split.x_val is not None:
             val_pred = predict_in_batches(model, split.x_val).argmax(axis=-1)
@@ -274,7 +277,14 @@ class HarTask(Task):
         frame = pd.DataFrame(matrix, index=names, columns=names).rename_axis("true").reset_index()
         return Evaluation(metrics, {"plots/confusion_matrix.png": figure},
                           texts={"split.json": _json(split.info)},
-                          tables={"tables/confusion_matrix.csv": frame})
+                          tables={"tables/confusion_matrix.csv": frame},
+                          outputs=probabilities)
+
+    def score_outputs(self, truth: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+        """Test accuracy and macro-F1 of class probabilities (e.g. several networks' mean)."""
+        outputs = np.asarray(outputs)
+        return multiclass(np.asarray(truth), outputs.argmax(axis=-1), outputs.shape[-1],
+                          "test")[0]
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -335,7 +335,14 @@ class ImbalancedTask(Task):
                             f"{int(np.sum(part))} positive: {key.split('/')[1]} needs both "
                             "classes")
             del metrics[key]
-        return Evaluation(metrics, figures, missing=missing)
+        return Evaluation(metrics, figures, missing=missing, outputs=scores)
+
+    def score_outputs(self, truth: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+        """Test metrics of P(positive) per row (e.g. several networks' mean); a metric the part
+        cannot have (one class only) is left out."""
+        metrics, _ = binary(np.asarray(truth), np.asarray(outputs, dtype=np.float64).reshape(-1),
+                            "test")
+        return {k: v for k, v in metrics.items() if v == v}
 
 
 def _warn_single_class(splits: list[Split], data: ImbalancedData) -> None:

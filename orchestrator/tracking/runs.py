@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import time
 import traceback
 import warnings
@@ -153,6 +154,20 @@ class RunLogger:
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         self.client.log_text(self.run_id, buffer.getvalue(), path)
+
+    def log_arrays(self, path: str, **arrays: Any) -> None:
+        """NumPy arrays as one ``.npz`` artifact at ``path`` (read back with ``np.load``)."""
+        import posixpath
+        import tempfile
+
+        import numpy as np
+
+        folder, name = posixpath.split(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, name)
+            with open(local, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+            self.client.log_artifact(self.run_id, local, folder or None)
 
     def log_input(self, frame: Any, *, name: str, source: str, digest: str,
                   context: str = "training") -> None:

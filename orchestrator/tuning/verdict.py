@@ -20,6 +20,8 @@ from orchestrator.orchestration.isolation import run_processes
 from orchestrator.tuning.splits import Study
 
 VERDICT_KIND = "verdict"
+# every verdict run's test outputs and labels (``outputs``, ``truth``), for the ensemble
+OUTPUTS_ARTIFACT = "verdict/test_outputs.npz"
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ def retrain(job: Job, uri: str, cache: dict[tuple, Any] | None = None) -> dict[s
             backend.seed(job.seed)
             metrics = train_and_evaluate(PlannedRun(exp, study.backend, job.seed), task,
                                           backend, prepared, prepared.splits[0], logger, False,
-                                          log_model_uri=None)
+                                          log_model_uri=None,
+                                          outputs_artifact=OUTPUTS_ARTIFACT)
     except KeyboardInterrupt:
         raise
     except Exception:  # recorded on the run (FAILED); the verdict reports what finished

@@ -8,17 +8,26 @@ same initial weights and batch order on every variant and backend; the same oute
 test part): every pair of variants on each backend (the later variant minus the earlier, in
 ``matrix:`` order) and every pair of backends for each variant (in ``backends:`` order).
 
+With ``verdict.ensemble``, each arm also has an *ensemble* arm: per unit (the test part, or
+each outer fold) the mean of its seeds' test outputs (``verdict/test_outputs.npz`` on every
+verdict run) scored by the task's ``score_outputs``; it is compared like the arms (variants,
+backends) and with its own seeds scored one by one (``<arm> ensemble - <arm> seeds``: the
+ensemble's value minus the seeds' mean, per unit).
+
 Logged on the arm's parent run (the study's, or under nested cross-validation the run that holds
 the outer folds' studies): ``verdict/<metric>`` per unit (step = seed or outer fold),
-``verdict/<metric>_mean|_std|_ci_low|_ci_high|_n``, for each comparison the arm is in
+``verdict/<metric>_mean|_std|_ci_low|_ci_high|_n`` (the ensemble's as
+``verdict/ensemble/<metric>...``), for each comparison the arm is in
 ``verdict/<a> - <b>/diff_mean|_ci_low|_ci_high|_p_t|_p_wilcoxon|_n``, and the whole table as
 ``verdict.csv`` and ``verdict.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +42,20 @@ class Arm:
     parent_run_id: str  # where the arm's numbers are logged
     units: dict[int, float] = field(default_factory=dict)  # seed or outer fold -> value
     per_outer: dict[int, dict[int, float]] = field(default_factory=dict)  # nested: fold -> seeds
+    ensemble: bool = False  # the mean of the seeds' outputs, one value per test part
+    # ensemble only: the seeds' mean per unit (what the ensemble is compared with), and why a
+    # unit has no value
+    seeds_mean: dict[int, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return f"{self.variant} {self.backend}" if self.variant else self.backend
+        base = f"{self.variant} {self.backend}" if self.variant else self.backend
+        return f"{base} ensemble" if self.ensemble else base
+
+    @property
+    def prefix(self) -> str:
+        return "verdict/ensemble/" if self.ensemble else "verdict/"
 
 
 def _key(text: str) -> str:
@@ -45,65 +64,149 @@ def _key(text: str) -> str:
 
 
 def arms(studies: list[tuple[Study, str, int]], arm_parent: Mapping[tuple[str, str], str],
-         uri: str, metric: str) -> list[Arm]:
+         uri: str, metric: str, ensemble: bool = False) -> list[Arm]:
     """The arms of one experiment from its verdict runs: ``studies`` holds ``(study, parent run
-    id, best trial number)``; ``arm_parent`` the run each arm's numbers go to."""
+    id, best trial number)``; ``arm_parent`` the run each arm's numbers go to. ``ensemble``
+    adds each arm's ensemble arm, scored from the runs' test outputs."""
     from orchestrator.tuning.verdict import finished_runs
 
-    out: dict[tuple[str, str], Arm] = {}
+    out: dict[tuple[str, str, bool], Arm] = {}
     for study, parent_id, number in studies:
         variant, backend = study.experiment.variant, study.backend
-        arm = out.setdefault((variant, backend),
+        arm = out.setdefault((variant, backend, False),
                              Arm(variant, backend, arm_parent[(variant, backend)]))
-        values = {seed: r.data.metrics[metric] for seed, r in
-                  finished_runs(uri, parent_id, number).items() if metric in r.data.metrics}
+        runs = finished_runs(uri, parent_id, number)
+        values = {seed: r.data.metrics[metric] for seed, r in runs.items()
+                  if metric in r.data.metrics}
         if study.outer is None:
             arm.units.update(values)
         elif values:
             arm.per_outer[study.outer] = values
             arm.units[study.outer] = sum(values.values()) / len(values)
+        if not ensemble:
+            continue
+        together = out.setdefault((variant, backend, True), Arm(
+            variant, backend, arm_parent[(variant, backend)], ensemble=True))
+        unit = 0 if study.outer is None else study.outer
+        value, why = ensemble_value(study, runs, uri, metric)
+        if value is None:
+            where = f"outer fold {unit}: " if study.outer is not None else ""
+            together.notes.append(where + why)
+        elif values:
+            together.units[unit] = value
+            together.seeds_mean[unit] = sum(values.values()) / len(values)
     return list(out.values())
+
+
+def ensemble_value(study: Study, runs: Mapping[int, Any], uri: str,
+                   metric: str) -> tuple[float | None, str]:
+    """``metric`` of the mean of the verdict runs' test outputs (``OUTPUTS_ARTIFACT``), by the
+    study's task; or None and why not."""
+    import tempfile
+
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.plugins import manager as plugin_manager
+    from orchestrator.tuning.verdict import OUTPUTS_ARTIFACT
+
+    if len(runs) < 2:
+        return None, f"{len(runs)} finished verdict run(s): an ensemble needs 2 or more"
+    client = MlflowClient(uri)
+    outputs, truths = [], []
+    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+        for seed, run in sorted(runs.items()):
+            try:
+                local = client.download_artifacts(run.info.run_id, OUTPUTS_ARTIFACT,
+                                                  f"{tmp}/{seed}")
+            except Exception:  # noqa: BLE001 (MLflow raises several kinds for a missing file)
+                return None, (f"verdict run {run.info.run_id} (seed {seed}) has no "
+                              f"{OUTPUTS_ARTIFACT}")
+            with np.load(local) as saved:
+                outputs.append(saved["outputs"])
+                truths.append(saved["truth"])
+    if any(t.shape != truths[0].shape or not np.array_equal(t, truths[0]) for t in truths) \
+            or any(o.shape != outputs[0].shape for o in outputs):
+        return None, "the verdict runs were not tested on the same test part"
+    task = plugin_manager.tasks().get(study.experiment.task)()
+    scores = task.score_outputs(truths[0], np.mean(np.stack(outputs), axis=0))
+    if metric not in scores:
+        return None, f"the ensemble's outputs give no {metric}"
+    return float(scores[metric]), ""
+
+
+@contextlib.contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """No MLflow download progress bar in the verdict's output."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    previous = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
 
 
 def table(arm_list: list[Arm], variants: list[str], backends: list[str], metric: str,
           confidence: float, unit: str) -> list[dict[str, Any]]:
     """Rows: one per arm, then one per paired comparison."""
     rows: list[dict[str, Any]] = []
-    by = {(a.variant, a.backend): a for a in arm_list}
+    by = {(a.variant, a.backend, a.ensemble): a for a in arm_list}
     for arm in arm_list:
+        what = "the test part" if arm.ensemble and unit == "seeds" else unit
         if not arm.units:
             rows.append({"kind": "arm", "what": arm.label, "variant": arm.variant,
-                         "backend": arm.backend, "n": 0, "note": "no finished verdict run"})
+                         "backend": arm.backend, "n": 0, "ensemble": arm.ensemble,
+                         "note": "; ".join(arm.notes) or "no finished verdict run"})
             continue
         s = summarize([arm.units[k] for k in sorted(arm.units)], confidence)
+        note = "; ".join([s.note, *arm.notes] if s.note else arm.notes)
         rows.append({"kind": "arm", "what": arm.label, "variant": arm.variant,
                      "backend": arm.backend, "n": s.n, "mean": s.mean, "std": s.std,
-                     "ci_low": s.low, "ci_high": s.high, "units": unit,
+                     "ci_low": s.low, "ci_high": s.high, "units": what,
+                     "ensemble": arm.ensemble,
                      "values": ", ".join(f"{k}:{arm.units[k]:.4f}" for k in sorted(arm.units)),
-                     "note": s.note})
-    pairs = [("variants", by.get((v2, b)), by.get((v1, b)))
-             for b in backends for i, v1 in enumerate(variants) for v2 in variants[i + 1:]]
-    pairs += [("backends", by.get((v, b1)), by.get((v, b2)))
-              for v in variants for i, b1 in enumerate(backends) for b2 in backends[i + 1:]]
+                     "note": note})
+    pairs = []
+    for together in (False, True):
+        pairs += [("variants", by.get((v2, b, together)), by.get((v1, b, together)))
+                  for b in backends for i, v1 in enumerate(variants) for v2 in variants[i + 1:]]
+        pairs += [("backends", by.get((v, b1, together)), by.get((v, b2, together)))
+                  for v in variants for i, b1 in enumerate(backends) for b2 in backends[i + 1:]]
     for kind, a, b in pairs:
         if a is None or b is None:
             continue
-        common = sorted(set(a.units) & set(b.units))
-        row = {"kind": kind, "what": f"{a.label} - {b.label}", "a": a.label, "b": b.label,
-               "variant": a.variant if kind == "backends" else "",
-               "backend": a.backend if kind == "variants" else "", "n": len(common),
-               "units": unit}
-        if common:
-            p = paired([a.units[k] for k in common], [b.units[k] for k in common], confidence)
-            row.update({"mean": p.mean, "std": p.std, "ci_low": p.low, "ci_high": p.high,
-                        "p_t": p.p_t, "p_wilcoxon": p.p_wilcoxon,
-                        "note": p.verdict.replace("a >", f"{a.label} >").replace(
-                            "a <", f"{a.label} <").replace("> b", f"> {b.label}").replace(
-                            "< b", f"< {b.label}")})
-        else:
-            row["note"] = "no matched units"
-        rows.append(row)
+        rows.append(_comparison(kind, a.label, b.label, a.units, b.units, confidence, unit,
+                                a.variant if kind == "backends" else "",
+                                a.backend if kind == "variants" else ""))
+    for arm in arm_list:
+        if arm.ensemble:
+            single = by[(arm.variant, arm.backend, False)].label
+            rows.append(_comparison("ensemble", arm.label, f"{single} seeds", arm.units,
+                                    arm.seeds_mean, confidence, unit, arm.variant,
+                                    arm.backend))
     return rows
+
+
+def _comparison(kind: str, a: str, b: str, a_units: Mapping[int, float],
+                b_units: Mapping[int, float], confidence: float, unit: str, variant: str,
+                backend: str) -> dict[str, Any]:
+    """``a - b`` paired over the units both have."""
+    common = sorted(set(a_units) & set(b_units))
+    row = {"kind": kind, "what": f"{a} - {b}", "a": a, "b": b, "variant": variant,
+           "backend": backend, "n": len(common), "units": unit}
+    if common:
+        p = paired([a_units[k] for k in common], [b_units[k] for k in common], confidence)
+        row.update({"mean": p.mean, "std": p.std, "ci_low": p.low, "ci_high": p.high,
+                    "p_t": p.p_t, "p_wilcoxon": p.p_wilcoxon,
+                    "note": p.verdict.replace("a >", f"{a} >").replace(
+                        "a <", f"{a} <").replace("> b", f"> {b}").replace("< b", f"< {b}")})
+    else:
+        row["note"] = "no matched units"
+    return row
 
 
 def log(rows: list[dict[str, Any]], arm_list: list[Arm], metric: str, uri: str,
@@ -125,13 +228,14 @@ def log(rows: list[dict[str, Any]], arm_list: list[Arm], metric: str, uri: str,
     pd.DataFrame(rows).to_csv(buffer, index=False)
     now = int(time.time() * 1000)
     for arm in arm_list:
-        items = [Metric(_key(f"verdict/{metric}"), float(value), now, int(unit))
+        items = [Metric(_key(f"{arm.prefix}{metric}"), float(value), now, int(unit))
                  for unit, value in sorted(arm.units.items())]
         for row in rows:
             if row.get("mean") is None:
                 continue
             if row["kind"] == "arm" and row["what"] == arm.label:
-                prefix, fields = f"verdict/{metric}_", ("mean", "std", "ci_low", "ci_high", "n")
+                prefix = f"{arm.prefix}{metric}_"
+                fields = ("mean", "std", "ci_low", "ci_high", "n")
             elif row["kind"] != "arm" and arm.label in (row["a"], row["b"]):
                 prefix = f"verdict/{row['what']}/diff_"
                 fields = ("mean", "ci_low", "ci_high", "p_t", "p_wilcoxon", "n")
@@ -144,8 +248,9 @@ def log(rows: list[dict[str, Any]], arm_list: list[Arm], metric: str, uri: str,
         for start in range(0, len(items), 1000):
             client.log_batch(arm.parent_run_id, metrics=items[start:start + 1000],
                              tags=[RunTag("verdict.metric", metric)] if start == 0 else [])
-        client.log_text(arm.parent_run_id, buffer.getvalue(), "verdict.csv")
-        client.log_text(arm.parent_run_id, text, "verdict.md")
+    for parent_run_id in dict.fromkeys(arm.parent_run_id for arm in arm_list):
+        client.log_text(parent_run_id, buffer.getvalue(), "verdict.csv")
+        client.log_text(parent_run_id, text, "verdict.md")
 
 
 def _number(value: Any, signed: bool = False) -> str:

@@ -40,7 +40,8 @@ def verdicts(done: list[tuple[Study, Any]], uri: str, workers: int, report: Any)
                f"retraining(s) to run")
         if jobs:
             retraining.run(jobs, uri, workers)
-        rows = _numbers(exp, usable, uri, log=bool(jobs) or _unlogged(uri, usable))
+        stale = bool(jobs) or _unlogged(uri, usable, exp.tune.verdict.ensemble)
+        rows = _numbers(exp, usable, uri, log=stale)
         report(verdict_table(name, rows, _header(exp, usable)))
         all_rows.extend(rows)
     return all_rows
@@ -52,9 +53,11 @@ def _header(exp: Any, usable: list[tuple[Study, Any]]) -> str:
     nested = exp.tune.nested
     unit = (f"{nested.folds} outer folds (each the mean of {verdict.seeds} seed(s))" if nested
             else f"{verdict.seeds} seeds")
+    together = (f"; 'ensemble': the mean of the {verdict.seeds} seeds' outputs scored as one "
+                f"model{', per outer fold' if nested else ''}" if verdict.ensemble else "")
     return (f"Verdict of {exp.name}: {metric} on the untouched test part, over {unit}; "
             f"{verdict.confidence:.0%} t-intervals; differences paired by "
-            f"{'outer fold' if nested else 'seed'}")
+            f"{'outer fold' if nested else 'seed'}{together}")
 
 
 def _arm_parents(usable: list[tuple[Study, Any]]) -> dict[tuple[str, str], str]:
@@ -62,12 +65,17 @@ def _arm_parents(usable: list[tuple[Study, Any]]) -> dict[tuple[str, str], str]:
             for s, r in usable}
 
 
-def _unlogged(uri: str, usable: list[tuple[Study, Any]]) -> bool:
+def _unlogged(uri: str, usable: list[tuple[Study, Any]], ensemble: bool) -> bool:
+    """Whether a parent lacks the verdict (or, newly asked for, the ensemble's numbers)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    return any("verdict.metric" not in client.get_run(run_id).data.tags
-               for run_id in set(_arm_parents(usable).values()))
+    for run_id in set(_arm_parents(usable).values()):
+        data = client.get_run(run_id).data
+        if "verdict.metric" not in data.tags or (
+                ensemble and not any(k.startswith("verdict/ensemble/") for k in data.metrics)):
+            return True
+    return False
 
 
 def _numbers(exp: Any, usable: list[tuple[Study, Any]], uri: str, log: bool) -> list[dict]:
@@ -75,7 +83,8 @@ def _numbers(exp: Any, usable: list[tuple[Study, Any]], uri: str, log: bool) -> 
         return []
     metric = retraining.verdict_metric(usable[0][0])
     arms = verdict_report.arms([(s, r.parent_run_id, r.best_trial) for s, r in usable],
-                               _arm_parents(usable), uri, metric)
+                               _arm_parents(usable), uri, metric,
+                               ensemble=exp.tune.verdict.ensemble)
     variants = list(dict.fromkeys(s.experiment.variant for s, _ in usable))
     backends = list(dict.fromkeys(s.backend for s, _ in usable))
     confidence = exp.tune.verdict.confidence
