@@ -9,6 +9,10 @@ probabilities). About 75 s per fold and seed on one core::
     .venv/bin/python examples/har_seed_ensemble.py --seeds 0 1 2
     .venv/bin/python examples/har_seed_ensemble.py --seeds 0 \
         -o data.center=window -o data.magnitudes=true
+    .venv/bin/python examples/har_seed_ensemble.py --seeds 0 1 2 3 4 --mirror --save probs.npz
+
+``--mirror`` also predicts each test window's mirror image (``data.augment.mirror``); ``--save``
+keeps every fold's test labels and each seed's probabilities, to combine them afterwards.
 """
 
 from __future__ import annotations
