@@ -97,3 +97,22 @@ def test_run_with_an_unknown_executor_or_a_local_store_is_one_line_and_exit_2(tm
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
     assert not (tmp_path / "mlruns").exists()  # refused before the store was touched
+
+
+def test_the_slurm_job_folder_is_created_private(tmp_path) -> None:
+    """Its pickled jobs carry the URLs, passwords included: a new folder is the owner's only;
+    an existing one keeps its mode."""
+    pytest.importorskip("submitit")
+    from orchestrator.config.schema import RunResources
+    from orchestrator.orchestration.executors.slurm import SlurmExecutor
+
+    new = tmp_path / "shared" / "jobs"
+    SlurmExecutor(ExecutorSettings("slurm", folder=str(new), cluster="local"))._executor(
+        RunResources(), "x")
+    assert new.is_dir() and new.stat().st_mode & 0o777 == 0o700
+    existing = tmp_path / "team"
+    existing.mkdir(mode=0o775)
+    existing.chmod(0o775)
+    SlurmExecutor(ExecutorSettings("slurm", folder=str(existing), cluster="local"))._executor(
+        RunResources(), "x")
+    assert existing.stat().st_mode & 0o777 == 0o775

@@ -3,7 +3,8 @@
 ``executor:`` or the command line; tuning workers as jobs too.
 
 Jobs and their logs live under ``executor.folder`` (default ``mlruns/slurm``, on the shared file
-system a Slurm cluster has); each attempt writes its messages (run started, progress) to a file
+system a Slurm cluster has; made readable by its owner only when it is created: the pickled jobs
+carry the tracking and storage URLs); each attempt writes its messages (run started, progress) to a file
 there, which the driver reads for its board. A job that dies without an outcome (its node died,
 it was killed) is submitted again, up to ``retries`` times, as Slurm's requeue would; the dead
 attempt's MLflow run is marked KILLED (``remote.Attempts``). Ctrl-C or SIGTERM cancels the jobs
@@ -63,6 +64,9 @@ class SlurmExecutor(Executor):
         from orchestrator.tracking.store import mlruns_root
 
         folder = Path(self.settings.folder or mlruns_root() / "slurm")
+        if not folder.exists():  # a folder that exists is the user's to set up; leave it as is
+            # the pickled jobs carry the tracking and Optuna storage URLs, passwords included
+            folder.mkdir(parents=True, mode=0o700)
         try:
             executor = submitit.AutoExecutor(folder=folder / "%j", cluster=self.settings.cluster)
         except RuntimeError as error:  # no sbatch here
