@@ -286,6 +286,25 @@ def test_nested_search_verdict_per_outer_fold_with_ensemble(tmp_path) -> None:
     assert metrics["verdict/ensemble/test/average_precision_ci_high"] == pytest.approx(e.high)
     assert metrics["verdict/torch ensemble - torch seeds/diff_mean"] == pytest.approx(d.mean)
     assert metrics["verdict/torch ensemble - torch seeds/diff_ci_low"] == pytest.approx(d.low)
+    # what the ensemble does without two readable outputs: no value, and why
+    from types import SimpleNamespace
+
+    from orchestrator.tuning.verdict import finished_runs
+    from orchestrator.tuning.verdict_report import ensemble_value
+
+    uri, study = f"sqlite:///{root / 'mlflow.db'}", SimpleNamespace(
+        experiment=SimpleNamespace(task="imbalanced"))
+    tags = next(r for r in runs["verdict"] if r.data.tags["orchestrator.outer_fold"] == "0"
+                ).data.tags
+    found = finished_runs(uri, tags["mlflow.parentRunId"], int(tags["optuna.trial_number"]))
+    metric = "test/average_precision"
+    assert ensemble_value(study, found, uri, metric) == (pytest.approx(ensemble[0]), "")
+    value, why = ensemble_value(study, {0: found[0]}, uri, metric)
+    assert value is None and why.startswith("1 finished verdict run(s)")
+    artifacts = found[1].info.artifact_uri.removeprefix("file://")
+    (Path(artifacts) / "verdict" / "test_outputs.npz").write_bytes(b"not a zip file")
+    value, why = ensemble_value(study, found, uri, metric)
+    assert value is None and "test_outputs.npz cannot be read" in why, why
 
 
 def test_pruning_across_folds_stops_a_bad_trial_before_its_last_fold(tmp_path) -> None:

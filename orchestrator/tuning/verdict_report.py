@@ -122,9 +122,13 @@ def ensemble_value(study: Study, runs: Mapping[int, Any], uri: str,
             except Exception:  # noqa: BLE001 (MLflow raises several kinds for a missing file)
                 return None, (f"verdict run {run.info.run_id} (seed {seed}) has no "
                               f"{OUTPUTS_ARTIFACT}")
-            with np.load(local) as saved:
-                outputs.append(saved["outputs"])
-                truths.append(saved["truth"])
+            try:
+                with np.load(local) as saved:  # no pickle: arrays only
+                    outputs.append(np.asarray(saved["outputs"], dtype=np.float64))
+                    truths.append(saved["truth"])
+            except Exception as error:  # noqa: BLE001 (a damaged file: zip, format, key errors)
+                return None, (f"verdict run {run.info.run_id} (seed {seed}): "
+                              f"{OUTPUTS_ARTIFACT} cannot be read ({type(error).__name__})")
     if any(t.shape != truths[0].shape or not np.array_equal(t, truths[0]) for t in truths) \
             or any(o.shape != outputs[0].shape for o in outputs):
         return None, "the verdict runs were not tested on the same test part"
