@@ -68,6 +68,15 @@ def class_probabilities(model, x: np.ndarray, from_logits: bool) -> np.ndarray:
     return np.asarray(softmax(outputs) if from_logits else outputs, dtype=np.float32)
 
 
+def probability_scores(truth: np.ndarray, probabilities: np.ndarray, prefix: str = "test"
+                       ) -> dict[str, float]:
+    """``multiclass`` metrics of class probabilities (e.g. several networks' mean): their
+    argmax against ``truth``, the classes counted from the last axis."""
+    probabilities = np.asarray(probabilities)
+    return multiclass(np.asarray(truth), probabilities.argmax(axis=-1), probabilities.shape[-1],
+                      prefix)[0]
+
+
 def validation_accuracy(model, split) -> dict[str, float]:
     """``val/accuracy`` of a classifier on the split's validation part (none without one)."""
     if split.x_val is None:

@@ -18,7 +18,8 @@ from pydantic import Field, PositiveInt
 from orchestrator.canonical import networks
 from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.evaluation.metrics import (class_probabilities, epochs_to_threshold,
-                                             multiclass, validation_accuracy)
+                                             multiclass, probability_scores,
+                                             validation_accuracy)
 from orchestrator.canonical.specs import ModelSpec
 from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task, require_logits
 
@@ -102,9 +103,7 @@ class DigitsTask(Task):
                           outputs=probabilities)
 
     def score_outputs(self, truth: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
-        """Test accuracy and macro-F1 of class probabilities (e.g. several networks' mean)."""
-        return multiclass(np.asarray(truth), np.asarray(outputs).argmax(axis=-1), CLASSES,
-                          "test")[0]
+        return probability_scores(truth, outputs)
 
 
 def digits_prepared(test_size: float, val_size: float, *, seed: int, folds: int | None,

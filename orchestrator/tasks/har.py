@@ -29,7 +29,8 @@ from orchestrator.canonical import networks, specs
 from orchestrator.canonical.catalogue import ComponentSpec
 from orchestrator.data.errors import DataError
 from orchestrator.evaluation.metrics import (class_probabilities, multiclass,
-                                              predict_in_batches, validation_accuracy)
+                                              predict_in_batches, probability_scores,
+                                              validation_accuracy)
 from orchestrator.canonical.specs import Dense, Dropout, ModelSpec
 from orchestrator.contract.task import Evaluation, Options, Prepared, Split, Task
 
@@ -281,10 +282,7 @@ class HarTask(Task):
                           outputs=probabilities)
 
     def score_outputs(self, truth: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
-        """Test accuracy and macro-F1 of class probabilities (e.g. several networks' mean)."""
-        outputs = np.asarray(outputs)
-        return multiclass(np.asarray(truth), outputs.argmax(axis=-1), outputs.shape[-1],
-                          "test")[0]
+        return probability_scores(truth, outputs)
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -78,11 +78,12 @@ def arms(studies: list[tuple[Study, str, int]], arm_parent: Mapping[tuple[str, s
         runs = finished_runs(uri, parent_id, number)
         values = {seed: r.data.metrics[metric] for seed, r in runs.items()
                   if metric in r.data.metrics}
+        seeds_mean = sum(values.values()) / len(values) if values else None
         if study.outer is None:
             arm.units.update(values)
         elif values:
             arm.per_outer[study.outer] = values
-            arm.units[study.outer] = sum(values.values()) / len(values)
+            arm.units[study.outer] = seeds_mean
         if not ensemble:
             continue
         together = out.setdefault((variant, backend, True), Arm(
@@ -92,9 +93,9 @@ def arms(studies: list[tuple[Study, str, int]], arm_parent: Mapping[tuple[str, s
         if value is None:
             where = f"outer fold {unit}: " if study.outer is not None else ""
             together.notes.append(where + why)
-        elif values:
+        elif seeds_mean is not None:
             together.units[unit] = value
-            together.seeds_mean[unit] = sum(values.values()) / len(values)
+            together.seeds_mean[unit] = seeds_mean
     return list(out.values())
 
 

@@ -4,11 +4,11 @@
 
 Jobs and their logs live under ``executor.folder`` (default ``mlruns/slurm``, on the shared file
 system a Slurm cluster has; made readable by its owner only when it is created: the pickled jobs
-carry the tracking and storage URLs); each attempt writes its messages (run started, progress) to a file
-there, which the driver reads for its board. A job that dies without an outcome (its node died,
-it was killed) is submitted again, up to ``retries`` times, as Slurm's requeue would; the dead
-attempt's MLflow run is marked KILLED (``remote.Attempts``). Ctrl-C or SIGTERM cancels the jobs
-(SIGINT to each: its run ends KILLED). ``cluster: local`` runs the jobs as processes of this
+carry the tracking and storage URLs); each attempt writes its messages (run started, progress)
+to a file there, which the driver reads for its board. A job that dies without an outcome (its
+node died, it was killed) is submitted again, up to ``retries`` times, as Slurm's requeue would;
+the dead attempt's MLflow run is marked KILLED (``remote.Attempts``). Ctrl-C or SIGTERM cancels
+the jobs (SIGINT to each: its run ends KILLED). ``cluster: local`` runs the jobs as processes of this
 machine (submitit's local executor, what the tests use where there is no Slurm).
 """
 
