@@ -8,8 +8,8 @@ carry the tracking and storage URLs); each attempt writes its messages (run star
 to a file there, which the driver reads for its board. A job that dies without an outcome (its
 node died, it was killed) is submitted again, up to ``retries`` times, as Slurm's requeue would;
 the dead attempt's MLflow run is marked KILLED (``remote.Attempts``). Ctrl-C or SIGTERM cancels
-the jobs (SIGINT to each: its run ends KILLED). ``cluster: local`` runs the jobs as processes of this
-machine (submitit's local executor, what the tests use where there is no Slurm).
+the jobs (SIGINT to each: its run ends KILLED). ``cluster: local`` runs the jobs as processes of
+this machine (submitit's local executor, what the tests use where there is no Slurm).
 """
 
 from __future__ import annotations
