@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from collections.abc import Iterable
 from urllib.parse import unquote, unquote_plus
 
@@ -153,3 +154,31 @@ def redact_stderr() -> None:
 
     if not isinstance(sys.stderr, RedactingStream) and sys.stderr is not None:
         sys.stderr = RedactingStream(sys.stderr)
+
+
+def redact_command_line() -> None:
+    """Mask the secrets in this process's own command line, in place: what ``ps`` and
+    ``/proc/<pid>/cmdline`` show of ``orchestrator tune --storage postgresql://u:pw@h/db``.
+    ``sys.argv`` keeps the real values. A child process shows its parent's command line from
+    its fork to its exec, so this runs before the command starts any child. Linux only (the
+    argument area is found in ``/proc/self/stat`` and rewritten through ``/proc/self/mem``);
+    elsewhere, or where the kernel refuses, nothing changes."""
+    try:
+        stat = Path("/proc/self/stat").read_bytes()
+        fields = stat[stat.rindex(b")") + 2:].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end: fields 48 and 49
+        with open("/proc/self/mem", "r+b", buffering=0) as memory:
+            memory.seek(start)
+            area = memory.read(end - start)
+            arguments = area.rstrip(b"\0").split(b"\0")
+            shown = [redact_text(a.decode(errors="surrogateescape")) for a in arguments]
+            masked = "\0".join(shown).encode(errors="surrogateescape")
+            if masked == area.rstrip(b"\0"):
+                return
+            # never longer than the area, and NUL-terminated: a shorter secret ("ab" -> "***")
+            # costs the tail of the line, never a byte of a secret
+            masked = masked[:len(area) - 1].ljust(len(area), b"\0")
+            memory.seek(start)
+            memory.write(masked)
+    except (OSError, ValueError, IndexError):
+        return

@@ -67,11 +67,43 @@ def test_a_value_whose_name_only_contains_a_secret_word_is_kept(text: str) -> No
     assert redact_text(text, known=False) == text
 
 
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="Linux's /proc only")
+def test_ps_shows_no_password_of_the_command_nor_of_a_child_before_its_exec() -> None:
+    url = "postgresql://u:Cmd-5v8nq@h/db"
+    override = "tune.storage=postgresql://h/db?user=p&sslpassword=Cmd-2k7wd"
+    # a forked child shows its parent's command line until it execs: the window in which
+    # `tune` once leaked its --storage through a spawned worker
+    script = ("import os, sys, time\n"
+              "from orchestrator.redaction import redact_command_line\n"
+              "redact_command_line()\n"
+              "child = os.fork()\n"
+              "if child == 0:\n    time.sleep(60)\n    os._exit(0)\n"
+              "print(child, sys.argv[2], flush=True)\n"
+              "sys.stdin.read()\n"
+              "os.kill(child, 9)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, "--storage", url, "-o", override,
+                             "--short", "x:ab@"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).parents[1])
+    try:
+        child, seen = proc.stdout.readline().split()
+        assert seen == url  # the command itself still has the real value
+        for pid in (proc.pid, int(child)):
+            shown = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            assert [a.decode() for a in shown[3:]] == [
+                "--storage", "postgresql://u:***@h/db",
+                "-o", "tune.storage=postgresql://h/db?user=p&sslpassword=***", "--short", "x:ab@"]
+    finally:
+        proc.communicate("", timeout=30)
+    assert proc.returncode == 0
+
+
 class _Commandlines:
-    """Every process command line that holds a secret, sampled while the commands run."""
+    """Every process command line that holds a secret, sampled while the commands run, and
+    the last line sampled of each orchestrator process."""
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets, self.found, self._stop = secrets, {}, threading.Event()
+        self.last: dict[int, str] = {}
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
@@ -86,6 +118,8 @@ class _Commandlines:
                 line = raw.replace(b"\0", b" ").decode(errors="replace")
                 if any(s in line for s in self.secrets):
                     self.found[int(entry.name)] = line
+                if "orchestrator" in line:
+                    self.last[int(entry.name)] = line
             time.sleep(0.02)
 
     def __enter__(self):
@@ -149,7 +183,7 @@ def test_no_password_in_any_output_of_run_tune_worker_and_ui(tmp_path) -> None:
                     ["tune", "tuned.yaml", "--storage", storage, "--workers", "1"],
                     ["tune", "tuned.yaml", "-o", f"tune.storage={override}", "--dry-run"],
                     ["worker", "other.yaml", "--storage", storage]]
-        outputs, typed = [], set()
+        outputs, typed, pids = [], set(), []
         with _Commandlines(passwords) as ps:
             for args in commands:
                 started = time.monotonic()
@@ -157,6 +191,7 @@ def test_no_password_in_any_output_of_run_tune_worker_and_ui(tmp_path) -> None:
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
                 typed.add(proc.pid)
+                pids.append(proc.pid)
                 out, err = proc.communicate(timeout=600)
                 outputs.append((args, proc.returncode, out + err))
                 print(args[0], f"{time.monotonic() - started:.1f} s", flush=True)
@@ -173,6 +208,8 @@ def test_no_password_in_any_output_of_run_tune_worker_and_ui(tmp_path) -> None:
             assert password not in stored
             assert password not in files
         assert not _ps_leaks(ps.found, typed), _ps_leaks(ps.found, typed)
+        # the 13-second tune: typed with the password, shown without it once it has started
+        assert ps.last[pids[1]].rstrip().endswith("&password=*** --workers 1"), ps.last[pids[1]]
         # what was redacted is still there, in a form that says what it was
         client = MlflowClient(client_uri)
         study = client.search_runs([client.get_experiment_by_name("tuned").experiment_id],

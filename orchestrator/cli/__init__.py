@@ -42,9 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from orchestrator.redaction import redact_stderr, remember
+    from orchestrator.redaction import redact_command_line, redact_stderr, remember
 
     remember(getattr(args, "storage", None), getattr(args, "backend_store", None))
+    if argv is None:  # run as a command: ps must not show the URLs' passwords
+        redact_command_line()
     redact_stderr()  # libraries' warnings and log lines may echo a URL
     if args.command in COMMANDS_THAT_TRAIN:
         from orchestrator.cli.common import bad_input, environment_problem
