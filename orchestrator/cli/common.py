@@ -40,7 +40,7 @@ def environment_problem() -> str | None:
     cache bound that is not a whole number of megabytes."""
     import os
 
-    from orchestrator.data.cache import MAX_MB_VARIABLE, max_mb_problem
+    from orchestrator.data.cache import MAX_MB_VARIABLE, max_mb_problem, setting
 
     problem = max_mb_problem(os.environ.get(MAX_MB_VARIABLE))
     if problem:
@@ -50,8 +50,7 @@ def environment_problem() -> str | None:
         if text is None or not text.strip():
             continue
         if not text.strip().isdecimal() or int(text) < 1:  # int() refuses '²' (isdigit)
-            shown = text if len(text) <= 40 else text[:40] + "..."
-            return f"{name}={shown!r}: must be a whole number >= 1 (or unset)"
+            return f"{setting(name, text)}: must be a whole number >= 1 (or unset)"
     return None
 
 

@@ -65,10 +65,16 @@ def max_mb_problem(text: str | None) -> str | None:
     if text is None or not text.strip():
         return None
     if not text.strip().isdecimal():  # not isdigit: int() refuses '²', which isdigit takes
-        shown = text if len(text) <= 40 else text[:40] + "..."
-        return (f"{MAX_MB_VARIABLE}={shown!r}: must be a whole number of megabytes >= 0 "
+        return (f"{setting(MAX_MB_VARIABLE, text)}: must be a whole number of megabytes >= 0 "
                 "(0: no bound; unset: 4096)")
     return None
+
+
+def setting(name: str, text: str) -> str:
+    """``NAME='value'`` of an environment variable for a message, the value cut to 40
+    characters (then ``...``): a variable can hold megabytes."""
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return f"{name}={shown!r}"
 
 
 def max_bytes() -> int | None:

@@ -59,9 +59,8 @@ def shielded() -> Iterator[None]:
         yield
     finally:
         _depth -= 1
-        if not _depth and _held:
-            name = _held.pop()
-            raise KeyboardInterrupt(f"received signal {name}")
+        if not _depth:
+            raise_held()
 
 
 class ShieldedClient:
