@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import unquote, unquote_plus
 
 MASK = "***"
@@ -170,10 +170,10 @@ def redact_command_line() -> None:
         with open("/proc/self/mem", "r+b", buffering=0) as memory:
             memory.seek(start)
             area = memory.read(end - start)
-            arguments = area.rstrip(b"\0").split(b"\0")
-            shown = [redact_text(a.decode(errors="surrogateescape")) for a in arguments]
+            typed = area.rstrip(b"\0")
+            shown = [redact_text(a.decode(errors="surrogateescape")) for a in typed.split(b"\0")]
             masked = "\0".join(shown).encode(errors="surrogateescape")
-            if masked == area.rstrip(b"\0"):
+            if masked == typed:
                 return
             # never longer than the area, and NUL-terminated: a shorter secret ("ab" -> "***")
             # costs the tail of the line, never a byte of a secret

@@ -8,13 +8,11 @@ that, so the store is checked first with a plain SQLAlchemy connection (or one q
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from orchestrator.redaction import redact
+from orchestrator.tracking.store import mlflow_settings
 
 
 class CompareError(ValueError):
@@ -29,23 +27,6 @@ def describe(uri: str) -> str:
     if uri.startswith("sqlite:///"):
         return uri.removeprefix("sqlite:///")
     return redact(uri)
-
-
-@contextlib.contextmanager
-def _quick_http() -> Iterator[None]:
-    """One try with a short timeout (MLflow otherwise retries with backoff for minutes)."""
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "10"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _check_database(uri: str) -> None:
@@ -87,7 +68,9 @@ def open_store(uri: str) -> Any:
         _check_database(uri)
     client = MlflowClient(uri)
     try:
-        with _quick_http():
+        # one try with a short timeout (MLflow otherwise retries with backoff for minutes)
+        with mlflow_settings(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+                             MLFLOW_HTTP_REQUEST_TIMEOUT="10"):
             client.search_experiments(max_results=1)
     except Exception as exc:  # MlflowException, connection errors: all mean "cannot open"
         message = str(exc).strip().splitlines()

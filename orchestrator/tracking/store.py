@@ -11,7 +11,9 @@ creating a fresh SQLite store at once race on its migrations.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 MLRUNS_ENV = "ORCHESTRATOR_MLRUNS"
@@ -22,6 +24,22 @@ MLRUNS_ENV = "ORCHESTRATOR_MLRUNS"
 DESCRIPTION_TAG = "mlflow.note.content"
 KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
+
+
+@contextlib.contextmanager
+def mlflow_settings(**settings: str) -> Iterator[None]:
+    """MLflow settings read from the environment (``MLFLOW_HTTP_REQUEST_TIMEOUT="10"``) set for
+    the block only; what was there before (or nothing) is put back."""
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def mlruns_root() -> Path:

@@ -24,10 +24,8 @@ the outer folds' studies): ``verdict/<metric>`` per unit (step = seed or outer f
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,13 +107,15 @@ def ensemble_value(study: Study, runs: Mapping[int, Any], uri: str,
     from mlflow.tracking import MlflowClient
 
     from orchestrator.plugins import manager as plugin_manager
+    from orchestrator.tracking.store import mlflow_settings
     from orchestrator.tuning.verdict import OUTPUTS_ARTIFACT
 
     if len(runs) < 2:
         return None, f"{len(runs)} finished verdict run(s): an ensemble needs 2 or more"
     client = MlflowClient(uri)
     outputs, truths = [], []
-    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+    quiet = mlflow_settings(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")  # no progress bar
+    with tempfile.TemporaryDirectory() as tmp, quiet:
         for seed, run in sorted(runs.items()):
             try:
                 local = client.download_artifacts(run.info.run_id, OUTPUTS_ARTIFACT,
@@ -138,21 +138,6 @@ def ensemble_value(study: Study, runs: Mapping[int, Any], uri: str,
     if metric not in scores:
         return None, f"the ensemble's outputs give no {metric}"
     return float(scores[metric]), ""
-
-
-@contextlib.contextmanager
-def _quiet_downloads() -> Iterator[None]:
-    """No MLflow download progress bar in the verdict's output."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    previous = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = previous
 
 
 def table(arm_list: list[Arm], variants: list[str], backends: list[str], metric: str,
